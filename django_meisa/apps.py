@@ -1,0 +1,19 @@
+"""Django application configuration for django-meisa."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+
+
+class MeisaConfig(AppConfig):
+    """Registers the system checks and connects the sync receivers."""
+
+    name = "django_meisa"
+    verbose_name = "Meisa"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django_meisa import checks as meisa_checks
+
+        checks.register(meisa_checks.check_settings)

@@ -1,0 +1,89 @@
+"""System checks for the MEISA settings (ids meisa.E0xx / meisa.W0xx)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error
+
+from django_meisa import conf
+from django_meisa.client import validate_base_url
+
+# Id ranges: E001-E009 settings and client, E010-E019 contact sync,
+# E020-E029 suppression and the email backend, E030-E039 backfill.
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check the shape of ``settings.MEISA``, the key, the URL and the timeout."""
+    raw = getattr(settings, "MEISA", None)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return [
+            Error(
+                f"settings.MEISA must be a dict, not {type(raw).__name__}.",
+                hint='Write MEISA = {"API_KEY": "..."} in settings.py.',
+                id="meisa.E004",
+            )
+        ]
+    return [*_unknown_keys(raw), *_api_key(), *_base_url(), *_timeout()]
+
+
+def _unknown_keys(raw: dict[str, Any]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for key in raw:
+        if key in conf.DEFAULTS:
+            continue
+        close = difflib.get_close_matches(str(key), list(conf.DEFAULTS), n=1, cutoff=0.6)
+        hint = (
+            f'Did you mean MEISA["{close[0]}"]?'
+            if close
+            else ("Valid keys: " + ", ".join(sorted(conf.DEFAULTS)))
+        )
+        errors.append(Error(f'Unknown setting MEISA["{key}"].', hint=hint, id="meisa.E003"))
+    return errors
+
+
+def _api_key() -> list[CheckMessage]:
+    if not conf.get_setting("ENABLED"):
+        return []
+    key = conf.get_setting("API_KEY")
+    if isinstance(key, str) and key.strip():
+        return []
+    return [
+        Error(
+            'MEISA["API_KEY"] is not set while django-meisa is enabled.',
+            hint='Set MEISA["API_KEY"] (e.g. from an environment variable), or set '
+            'MEISA["ENABLED"] = False.',
+            id="meisa.E001",
+        )
+    ]
+
+
+def _base_url() -> list[CheckMessage]:
+    problem = validate_base_url(conf.get_setting("BASE_URL"))
+    if problem is None:
+        return []
+    return [
+        Error(
+            f'MEISA["BASE_URL"] {problem}.',
+            hint="Use https://api.meisa.io/api/v1 (the default), or http://127.0.0.1:PORT "
+            "for a local fake.",
+            id="meisa.E002",
+        )
+    ]
+
+
+def _timeout() -> list[CheckMessage]:
+    value = conf.get_setting("TIMEOUT")
+    if conf.parse_timeout(value) is not None:
+        return []
+    return [
+        Error(
+            f'MEISA["TIMEOUT"] is {value!r}.',
+            hint="Use a positive number of seconds, or a (connect, read) pair such as (3.05, 10).",
+            id="meisa.E005",
+        )
+    ]

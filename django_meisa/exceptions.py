@@ -1,0 +1,109 @@
+"""The one exception tree of django-meisa, rooted at ``MeisaError``."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class MeisaError(Exception):
+    """Base of every error django-meisa raises.
+
+    ``retryable`` tells the caller whether trying the same call again later can succeed.
+    Messages never contain the API key, request bodies or personal data.
+    """
+
+    retryable: bool = False
+
+
+class MeisaConfigurationError(MeisaError, ImproperlyConfigured):
+    """A setting is missing or wrong. The message names the exact setting to fix."""
+
+
+class MeisaPayloadError(MeisaError, ValueError):
+    """An upsert payload breaks Meisa's documented contract. The message names the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"Invalid Meisa upsert payload: {field}: {problem}")
+
+
+class MeisaConnectionError(MeisaError):
+    """Meisa could not be reached (DNS, refused connection, TLS, reset). Retryable."""
+
+    retryable = True
+
+
+class MeisaTimeoutError(MeisaConnectionError):
+    """Meisa did not answer within ``MEISA["TIMEOUT"]``. Retryable."""
+
+
+class MeisaAPIError(MeisaError):
+    """Meisa answered with an error status or an unusable body.
+
+    Carries ``status_code``, the request ``method`` and ``path``, and Meisa's request id
+    when it sent one. The response body is kept on ``response_text`` (truncated) for
+    debugging, but never put in the message, because it may echo personal data.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        method: str = "",
+        path: str = "",
+        request_id: str | None = None,
+        response_text: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+        self.request_id = request_id
+        self.response_text = response_text[:2000]
+        super().__init__(message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r}, status_code={self.status_code!r})"
+
+
+class MeisaAuthError(MeisaAPIError):
+    """401 or 403: the API key is wrong or lacks the endpoint's scope. Not retryable."""
+
+
+class MeisaRequestError(MeisaAPIError):
+    """400, 404, 422 and other 4xx: Meisa refused the request as sent. Not retryable."""
+
+
+class MeisaRateLimitError(MeisaAPIError):
+    """429: too many requests. Retryable; ``retry_after`` is Meisa's hint in seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class MeisaServerError(MeisaAPIError):
+    """5xx: Meisa failed. Retryable."""
+
+    retryable = True
+
+
+class MeisaRedirectError(MeisaAPIError):
+    """3xx: never followed, so the API key cannot leak to another host.
+
+    Not retryable: a redirect means ``MEISA["BASE_URL"]`` is wrong (http instead of
+    https, a missing path segment) and needs fixing.
+    """
+
+
+class MeisaResponseError(MeisaAPIError):
+    """A 2xx whose body is not the documented JSON shape (a proxy's HTML page, a cut body).
+
+    Retryable: the upsert is idempotent, and such bodies usually come from a
+    transient fault between us and Meisa.
+    """
+
+    retryable = True

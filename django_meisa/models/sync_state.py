@@ -1,0 +1,3 @@
+"""Per-user contact sync state."""
+
+__all__: list[str] = []
