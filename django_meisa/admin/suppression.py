@@ -1,0 +1,1 @@
+"""Admin for the suppression list, its refresh state and the address checker."""

@@ -1,0 +1,1 @@
+"""Admin for per-user contact sync state."""
