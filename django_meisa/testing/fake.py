@@ -29,12 +29,17 @@ FAULT_KINDS = frozenset({"server_error", "rate_limit", "timeout", "malformed", "
 
 @dataclass
 class FakeResponse:
-    """What the fake answers. ``hang`` asks the door to simulate a timeout instead."""
+    """What the fake answers. ``hang`` asks the door to simulate a timeout instead.
+
+    The ``responses`` door raises a read timeout at once; the HTTP door holds the
+    connection silent for ``hang_seconds`` first, as a stuck Meisa would.
+    """
 
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    hang_seconds: float = 0.0
 
 
 @dataclass
@@ -57,6 +62,7 @@ class _Fault:
     path: str | None
     retry_after: int
     status: int
+    hang_seconds: float = 30.0
 
 
 def _now() -> str:
@@ -161,18 +167,20 @@ class FakeMeisa:
         path: str | None = None,
         retry_after: int = 1,
         status: int = 500,
+        hang_seconds: float = 30.0,
     ) -> None:
         """Make the next ``times`` matching calls fail with ``kind``.
 
         Kinds: ``server_error`` (``status``, default 500), ``rate_limit`` (429 with
-        ``Retry-After: retry_after``), ``timeout`` (the door hangs or raises a read
-        timeout), ``malformed`` (200 with a body that is not JSON) and ``redirect``
-        (302 to another host). ``path`` limits the fault to paths containing it.
+        ``Retry-After: retry_after``), ``timeout`` (the ``responses`` door raises a read
+        timeout; the HTTP door stays silent for ``hang_seconds``, then answers 504),
+        ``malformed`` (200 with a body that is not JSON) and ``redirect`` (302 to
+        another host). ``path`` limits the fault to paths containing it.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; choose from {sorted(FAULT_KINDS)}")
         with self._lock:
-            self._faults.append(_Fault(kind, times, path, retry_after, status))
+            self._faults.append(_Fault(kind, times, path, retry_after, status, hang_seconds))
 
     # The API ----------------------------------------------------------------------------
 
@@ -332,7 +340,7 @@ def _fault_response(fault: _Fault) -> FakeResponse:
             429, b'{"detail":"Too many requests."}', {"Retry-After": str(fault.retry_after)}
         )
     if fault.kind == "timeout":
-        return FakeResponse(504, b"", hang=True)
+        return FakeResponse(504, b"", hang=True, hang_seconds=fault.hang_seconds)
     if fault.kind == "malformed":
         return FakeResponse(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
     return FakeResponse(302, b"", {"Location": "https://elsewhere.invalid/steal"})

@@ -1,0 +1,243 @@
+"""The HTTP door to FakeMeisa: a local Meisa on 127.0.0.1 for demos, benchmarks and CI.
+
+Run it as a process::
+
+    python -m django_meisa.testing.server --port 8765
+    # listening on http://127.0.0.1:8765/api/v1
+
+and point a site at it with ``MEISA = {"BASE_URL": "http://127.0.0.1:8765/api/v1",
+"API_KEY": "meisa_test_key"}``. Or start it inside a test or a benchmark::
+
+    server, base_url = serve_in_thread()
+    ...
+    server.stop()
+
+It serves the same ``FakeMeisa`` as the ``responses`` door, so both enforce one
+contract. Control endpoints under ``/_control/`` are listed in ``testing/control.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import IO
+
+from django_meisa.testing.control import CONTROL_PREFIX, handle_control
+from django_meisa.testing.fake import DEFAULT_API_KEY, FakeMeisa, FakeResponse
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+class MeisaRequestHandler(BaseHTTPRequestHandler):
+    """Hands each request to the server's ``FakeMeisa`` (or its controls) and writes back
+    the answer. HTTP/1.1 keep-alive, with Nagle's algorithm off so small answers leave at
+    once."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "LocalMeisa"
+    sys_version = ""
+    server: MeisaHTTPServer
+
+    def do_GET(self) -> None:  # http.server dispatches do_<VERB>
+        """Answer a GET; every verb goes through ``dispatch``."""
+        self.dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def dispatch(self) -> None:
+        """Read the body, ask the fake, write the answer, log one line."""
+        started = time.perf_counter()
+        body = self.read_body()
+        if self.path.startswith(CONTROL_PREFIX):
+            answer = handle_control(self.server.fake, self.command, self.path, body)
+        else:
+            answer = self.server.fake.handle(self.command, self.path, dict(self.headers), body)
+        if answer.hang:
+            time.sleep(answer.hang_seconds)
+            self.close_connection = True
+        self.write_answer(answer)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.server.log_line(self.command, self.path, answer.status, elapsed_ms, body)
+
+    def read_body(self) -> bytes:
+        """Return the request body, from Content-Length or chunked transfer encoding."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()  # the blank line after the last chunk
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def write_answer(self, answer: FakeResponse) -> None:
+        """Send ``answer`` with a Content-Length, so the connection can be kept alive."""
+        try:
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (a hang fault outlived its read timeout): expected.
+            self.close_connection = True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silence http.server's own access log; ``MeisaHTTPServer.log_line`` replaces it."""
+
+
+class MeisaHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server around one ``FakeMeisa``. Stop it with ``stop()``."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(
+        self,
+        fake: FakeMeisa,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        *,
+        quiet: bool = False,
+        out: IO[str] | None = None,
+    ) -> None:
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        self.fake = fake
+        self.quiet = quiet
+        self.out = out if out is not None else sys.stdout
+        self._out_lock = threading.Lock()
+        super().__init__((host, port), MeisaRequestHandler)
+
+    def server_bind(self) -> None:
+        """Bind without http.server's reverse DNS lookup of the host (slow offline)."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """The URL to put in ``MEISA["BASE_URL"]``, e.g. ``http://127.0.0.1:8765/api/v1``."""
+        host = self.server_name if ":" not in self.server_name else f"[{self.server_name}]"
+        return f"http://{host}:{self.server_port}{self.fake.base_path}"
+
+    def log_line(self, method: str, path: str, status: int, elapsed_ms: float, body: bytes) -> None:
+        """Print one readable line per request: time, method, path, status, ms, email.
+
+        Called by the handler after it answered. Headers are never printed, so the
+        API key cannot reach the log.
+        """
+        if self.quiet:
+            return
+        stamp = dt.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+        line = f"{stamp} {method:6} {path} -> {status} in {elapsed_ms:.1f} ms{_who(body)}\n"
+        with self._out_lock:
+            self.out.write(line)
+            self.out.flush()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket. Safe to call from any thread."""
+        self.shutdown()
+        self.server_close()
+
+
+def _who(body: bytes) -> str:
+    # The contact's email helps a reader follow the demo; nothing else from the body.
+    if not body or not body.startswith(b"{"):
+        return ""
+    try:
+        email = json.loads(body).get("email")
+    except ValueError:
+        return ""
+    return f"  {email}" if isinstance(email, str) else ""
+
+
+def serve_in_thread(
+    fake: FakeMeisa | None = None,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    quiet: bool = True,
+    out: IO[str] | None = None,
+) -> tuple[MeisaHTTPServer, str]:
+    """Start a local Meisa in a daemon thread and return ``(server, base_url)``.
+
+    ``port=0`` picks a free port. Pass a ``FakeMeisa`` to control or inspect it directly
+    (``fake.upserts``, ``fake.add_unsubscribed(...)``); one is created otherwise
+    (``server.fake``). Call ``server.stop()`` when done. Raises ``OSError`` if the port
+    is taken.
+    """
+    server = MeisaHTTPServer(fake or FakeMeisa(), host, port, quiet=quiet, out=out)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.name = f"local-meisa-{server.server_port}"
+    thread.start()
+    return server, server.base_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a local Meisa in the foreground until Ctrl-C or SIGTERM. Returns the exit code."""
+    args = _parser().parse_args(argv)
+    fake = FakeMeisa(api_key=args.api_key, base_url="http://local" + args.base_path)
+    if args.unsubscribed:
+        fake.add_unsubscribed(*args.unsubscribed.split(","))
+    try:
+        server = MeisaHTTPServer(fake, args.host, args.port, quiet=args.quiet)
+    except OSError as err:
+        print(f"Cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    _print_banner(server, default_key=args.api_key == DEFAULT_API_KEY)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _print_banner(server: MeisaHTTPServer, *, default_key: bool) -> None:
+    key = f"{DEFAULT_API_KEY} (the default)" if default_key else "as given with --api-key"
+    print("Local Meisa (django-meisa's FakeMeisa over HTTP). Ctrl-C to stop.")
+    print(f"  API key:  {key}")
+    print(f"  controls: http://{server.server_name}:{server.server_port}{CONTROL_PREFIX}")
+    print(f"listening on {server.base_url}", flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m django_meisa.testing.server",
+        description="Serve an in-memory fake Meisa over HTTP, for demos, benchmarks and CI.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the key clients must send")
+    parser.add_argument("--base-path", default="/api/v1", help="default: %(default)s")
+    parser.add_argument("--unsubscribed", default="", help="comma-separated addresses to list")
+    parser.add_argument("--quiet", action="store_true", help="no line per request")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
