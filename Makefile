@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit clean
+.PHONY: demo test lint types unit integration browser matrix ci clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,22 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint types unit
+
+# Real PostgreSQL, Redis, RabbitMQ, Celery worker/beat processes, local Meisa over HTTP.
+integration: $(STAMP)
+	$(BIN)/pytest -v -m integration tests/integration
+
+# The admin in headless Chromium (Debian's chromium package) through Playwright.
+browser: $(STAMP)
+	$(BIN)/pytest -v -s -m browser tests/browser
+
+# Every supported Python x Django pair (noxfile.py); slow: one virtualenv each.
+matrix: $(STAMP)
+	$(BIN)/nox -s tests
+
+# Exactly what CI runs (installs apt packages and starts services: needs root).
+ci:
+	bash .ci/run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

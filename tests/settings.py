@@ -10,6 +10,8 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The browser tests serve the admin (with its CSS) from a live server.
+STATIC_URL = "/static/"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -17,6 +19,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",
     "tests.testapp",
     "django_meisa",
 ]

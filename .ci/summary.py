@@ -1,0 +1,49 @@
+"""Print CI's test counts per corner from the JUnit reports, then one closing total line."""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+COLUMNS = ("tests", "passed", "failed", "errors", "skipped", "seconds")
+
+
+def counts(report: Path) -> dict[str, float]:
+    """Sum pytest's JUnit testsuite attributes of one report."""
+    root = ET.parse(report).getroot()  # noqa: S314 - our own pytest's output
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total = dict.fromkeys(("tests", "failures", "errors", "skipped", "time"), 0.0)
+    for suite in suites:
+        for key in total:
+            total[key] += float(suite.get(key, 0))
+    failed, errors, skipped = total["failures"], total["errors"], total["skipped"]
+    return {
+        "tests": total["tests"],
+        "passed": total["tests"] - failed - errors - skipped,
+        "failed": failed,
+        "errors": errors,
+        "skipped": skipped,
+        "seconds": total["time"],
+    }
+
+
+def main(folder: str) -> int:
+    """Print the table; exit 1 when a report is missing, failed, or ran no test."""
+    reports = sorted(Path(folder).glob("*.xml"))
+    print(f"{'corner':<32}" + "".join(f"{c:>9}" for c in COLUMNS))
+    grand = dict.fromkeys(COLUMNS, 0.0)
+    for report in reports:
+        row = counts(report)
+        print(f"{report.stem:<32}" + "".join(f"{row[c]:>9.0f}" for c in COLUMNS))
+        grand = {c: grand[c] + row[c] for c in COLUMNS}
+    bad = not reports or grand["failed"] or grand["errors"] or not grand["passed"]
+    failed = grand["failed"] + grand["errors"]
+    print(
+        f"total: {grand['passed']:.0f} passed, {failed:.0f} failed, {grand['skipped']:.0f} skipped"
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,119 @@
+"""The Python x Django support matrix and CI's test sessions: the one source of truth.
+
+``nox -l`` lists every session. ``nox -t ci`` runs what CI runs after ``make test``:
+the newest matrix corner, the unit suite on PostgreSQL, the integration suite and the
+browser test. ``nox -s tests`` runs the whole matrix (a dozen virtualenvs: slow).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+DJANGOS = ["5.2", "6.0", "6.1"]
+# Django 6.x dropped Python 3.10 and 3.11.
+MIN_PYTHON = {"5.2": (3, 10), "6.0": (3, 12), "6.1": (3, 12)}
+# make test already covers the oldest supported corner CI needs (python3 = 3.11, 5.2);
+# CI adds the newest one from here.
+CI_CORNERS = {("3.13", "6.1")}
+# The interpreter for the service-backed sessions: the same as make test's.
+SERVICE_PYTHON = "3.11"
+UNIT_MARKERS = "not integration and not browser"
+ARTIFACTS = Path("test-artifacts")
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "types", "tests"]
+
+
+def _put_pyenv_on_path() -> None:
+    """Let nox find python3.10 ... python3.13 from pyenv without pyenv's shims."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(os.path.join(root, "versions", "3.*", "bin")), reverse=True)
+    os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_put_pyenv_on_path()
+
+
+def _supported(python: str, django: str) -> bool:
+    """True when this Django release supports this Python."""
+    major, minor = (int(part) for part in python.split("."))
+    return (major, minor) >= MIN_PYTHON[django]
+
+
+def _matrix() -> list[nox.param]:
+    """Every supported (python, django) pair, tagged ``ci`` when CI runs it."""
+    return [
+        nox.param(
+            python,
+            django,
+            id=f"{python}-django{django}",
+            tags=["ci"] if (python, django) in CI_CORNERS else [],
+        )
+        for python in PYTHONS
+        for django in DJANGOS
+        if _supported(python, django)
+    ]
+
+
+def _install(session: nox.Session, django: str | None = None) -> None:
+    """Install the project with its dev extra, pinning Django's feature release if given."""
+    pins = [f"django~={django}.0"] if django else []
+    session.install("--quiet", "-e", ".[dev]", *pins)
+    session.run("python", "-m", "django", "--version")
+
+
+def _pytest(session: nox.Session, name: str, *args: str, **env: str) -> None:
+    """Run pytest with a JUnit report named after the session, so CI can count tests."""
+    junit = ARTIFACTS / "junit" / f"{name}.xml"
+    session.run("pytest", f"--junitxml={junit}", *args, *session.posargs, env=env)
+
+
+@nox.session(python=SERVICE_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("--quiet", "ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=SERVICE_PYTHON)
+def types(session: nox.Session) -> None:
+    """mypy with django-stubs."""
+    _install(session)
+    session.run("mypy")
+
+
+@nox.session
+@nox.parametrize(("python", "django"), _matrix())
+def tests(session: nox.Session, django: str) -> None:
+    """The unit suite on one (python, django) corner of the support matrix (SQLite)."""
+    _install(session, django)
+    name = f"unit-py{session.python}-django{django}"
+    _pytest(session, name, "-q", "-m", UNIT_MARKERS)
+
+
+@nox.session(python=SERVICE_PYTHON, tags=["ci"])
+def postgres(session: nox.Session) -> None:
+    """The unit suite on the local PostgreSQL server (127.0.0.1:5432)."""
+    _install(session)
+    _pytest(session, "unit-postgres", "-q", "-m", UNIT_MARKERS, MEISA_TEST_DATABASE="postgres")
+
+
+@nox.session(python=SERVICE_PYTHON, tags=["ci"])
+def integration(session: nox.Session) -> None:
+    """Real PostgreSQL, Redis, RabbitMQ, Celery worker and beat processes, fake Meisa over HTTP."""
+    _install(session)
+    _pytest(session, "integration", "-v", "-m", "integration", "tests/integration")
+
+
+@nox.session(python=SERVICE_PYTHON, tags=["ci"])
+def browser(session: nox.Session) -> None:
+    """The admin in headless Chromium (Debian's /usr/bin/chromium) through Playwright."""
+    _install(session)
+    _pytest(session, "browser", "-v", "-s", "-m", "browser", "tests/browser")

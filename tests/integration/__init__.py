@@ -1,0 +1,1 @@
+"""Integration suite: django-meisa on real services and separate processes."""
