@@ -102,7 +102,9 @@ def tests(session: nox.Session, django: str) -> None:
 def postgres(session: nox.Session) -> None:
     """The unit suite on the local PostgreSQL server (127.0.0.1:5432)."""
     _install(session)
-    _pytest(session, "unit-postgres", "-q", "-m", UNIT_MARKERS, MEISA_TEST_DATABASE="postgres")
+    # Its own database name, so a developer's concurrent PostgreSQL run can't collide.
+    env = {"MEISA_TEST_DATABASE": "postgres", "MEISA_TEST_PG_NAME": "django_meisa_nox"}
+    _pytest(session, "unit-postgres", "-q", "-m", UNIT_MARKERS, **env)
 
 
 @nox.session(python=SERVICE_PYTHON, tags=["ci"])
