@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit integration browser matrix ci clean
+.PHONY: demo test lint types unit integration browser matrix ci bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ matrix: $(STAMP)
 # Exactly what CI runs (installs apt packages and starts services: needs root).
 ci:
 	bash .ci/run
+
+# The four benchmarks against their limits (benchmarks/README.md); needs PostgreSQL + Redis.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""Run every benchmark, each in its own process, and print one table: ``python -m benchmarks``.
+
+``--quick`` uses small sizes for a smoke run (the figures then mean little);
+``--only 1,3`` runs a subset. Results go to ``benchmarks/results/latest.md`` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.harness import REPO, RESULTS_ENV, load_rows, machine, print_table
+
+BENCHES = {
+    "1": ("benchmarks.bench_request_path", [], ["--saves", "200", "--logins", "100"]),
+    "2": (
+        "benchmarks.bench_backfill",
+        [],
+        ["--users", "5000", "--small", "1000", "--enqueue-users", "5000"],
+    ),
+    "3": ("benchmarks.bench_suppression", [], ["--size", "50000", "--rounds", "1"]),
+    "4": ("benchmarks.bench_email", [], ["--rows", "50000", "--rounds", "5"]),
+}
+
+
+def main() -> int:
+    """Run the selected benchmarks in order and print the combined table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
+    parser.add_argument("--only", default="1,2,3,4", help="comma-separated numbers")
+    args = parser.parse_args()
+    started = dt.datetime.now(dt.timezone.utc)
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as results:
+        path = results.name
+    failed = []
+    for key in args.only.split(","):
+        module, full, quick = BENCHES[key.strip()]
+        print(f"== {module}", flush=True)
+        argv = [sys.executable, "-m", module, *(quick if args.quick else full)]
+        done = subprocess.run(argv, cwd=REPO, env={**os.environ, RESULTS_ENV: path}, check=False)
+        if done.returncode:
+            failed.append(module)
+    rows = load_rows(path)
+    os.unlink(path)
+    caption = f"{started:%Y-%m-%d %H:%M} UTC; {machine()}; PostgreSQL + Redis local" + (
+        "; QUICK sizes" if args.quick else ""
+    )
+    print(f"All benchmarks: {caption}")
+    print_table(rows)
+    save(rows, caption)
+    for module in failed:
+        print(f"FAILED: {module}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def save(rows: list, caption: str) -> None:  # type: ignore[type-arg]
+    """Write the table to ``benchmarks/results/latest.md`` (for the README)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_table(rows)
+    target = Path(REPO, "benchmarks", "results", "latest.md")
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(f"{caption}\n{out.getvalue()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

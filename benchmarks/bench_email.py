@@ -1,0 +1,138 @@
+"""Benchmark 4: the suppression email-backend wrapper with 1,000,000 suppressed addresses.
+
+1,000 messages x 3 recipients (to, to, cc) in ONE ``send_messages`` call, through
+``SuppressionEmailBackend`` around Django's locmem backend, against locmem alone, with the
+mirror holding 1,000,000 rows. Rounds alternate which side goes first. One recipient in
+ten is suppressed, so the wrapper really filters (and its drops are checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from benchmarks import environment
+from benchmarks.data import address_list, copy_rows, listed_email, user_email
+from benchmarks.harness import Report, interleave, median_ms, ratio, self_peak_rss_mb, stopwatch
+
+GOAL_RATIO = 1.5
+WRAPPER = "django_meisa.backends.SuppressionEmailBackend"
+LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
+
+
+def load_mirror(size: int) -> None:
+    """Fill ``SuppressedEmail`` with ``size`` listed addresses by COPY (setup, not timed)."""
+    import datetime as dt
+
+    from django_meisa.models import SuppressedEmail
+
+    environment.truncate(SuppressedEmail._meta.db_table)
+    now = dt.datetime.now(dt.timezone.utc)
+    columns, defaults = [], []
+    for field in SuppressedEmail._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(field.column)
+        defaults.append(now if field.get_internal_type() == "DateTimeField" else _default(field))
+    index = columns.index("email")
+    rows = (
+        tuple(e if i == index else d for i, d in enumerate(defaults)) for e in address_list(size)
+    )
+    copy_rows(SuppressedEmail._meta.db_table, tuple(columns), rows)
+    environment.vacuum_analyze(SuppressedEmail._meta.db_table)
+
+
+def _default(field: Any) -> Any:
+    if field.name == "source":
+        return "meisa"
+    if field.has_default():
+        return field.get_default()
+    return None if field.null else ""
+
+
+def build_messages(count: int) -> list[Any]:
+    """``count`` messages, 3 recipients each, every tenth recipient suppressed."""
+    from django.core.mail import EmailMessage
+
+    messages = []
+    for i in range(count):
+        rcpt = [listed_email(n) if n % 10 == 0 else user_email(n) for n in range(3 * i, 3 * i + 3)]
+        messages.append(
+            EmailMessage(f"Hello {i}", "Body text.", "site@example.com", to=rcpt[:2], cc=rcpt[2:])
+        )
+    return messages
+
+
+def backend_settings(wrapped: bool) -> Any:
+    """``override_settings`` for the wrapper around locmem, or locmem alone."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    if not wrapped:
+        return override_settings(EMAIL_BACKEND=LOCMEM)
+    return override_settings(
+        EMAIL_BACKEND=WRAPPER, MEISA={**settings.MEISA, "EMAIL_BACKEND": LOCMEM}
+    )
+
+
+def send_batch(count: int, wrapped: bool) -> tuple[float, int, int]:
+    """Send one batch; return (seconds, messages sent, SQL queries)."""
+    from django.core import mail
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    messages = build_messages(count)
+    with backend_settings(wrapped), CaptureQueriesContext(connection) as queries:
+        mail.outbox = []
+        backend = mail.get_connection()
+        with stopwatch() as elapsed:
+            sent = backend.send_messages(messages)
+    return elapsed[0], sent, len(queries.captured_queries)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load the mirror, then alternate wrapped and bare sends (``--messages``, ``--rows``)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="suppressed rows (1M)")
+    parser.add_argument("--messages", type=int, default=1000, help="messages per batch")
+    parser.add_argument("--rounds", type=int, default=21, help="batches per side (21)")
+    args = parser.parse_args(argv)
+    environment.setup()
+    load_mirror(args.rows)
+    report = Report("4 email filtering")
+    for _ in range(3):  # warm up: connection, query plan, imports
+        send_batch(args.messages, True)
+        send_batch(args.messages, False)
+    runs = interleave(
+        args.rounds,
+        {
+            "wrapped": lambda: send_batch(args.messages, True),
+            "bare": lambda: send_batch(args.messages, False),
+        },
+    )
+    wrapped, bare = (
+        median_ms([r[0] for r in runs["wrapped"]]),
+        median_ms([r[0] for r in runs["bare"]]),
+    )
+    r = ratio(wrapped, bare)
+    report.add(
+        f"send_messages({args.messages:,} x 3), wrapper / locmem",
+        f"{r:.2f}x",
+        f"<= {GOAL_RATIO}",
+        r <= GOAL_RATIO,
+        f"median {wrapped:.1f} ms vs {bare:.1f} ms, {args.rows:,} rows, {args.rounds} batches each",
+    )
+    queries, sent = runs["wrapped"][0][2], runs["wrapped"][0][1]
+    report.add(
+        "SQL queries per batch",
+        str(queries),
+        "bounded (1 per batch)",
+        queries <= 3,
+        f"{sent} of {args.messages} messages sent, {runs['bare'][0][1]} bare",
+    )
+    report.add("peak RSS (benchmark process)", f"{self_peak_rss_mb():.0f} MB")
+    report.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Benchmark 1: what sync adds to a request that saves a user, or logs one in.
+
+Sync enabled with a real Redis broker against ``MEISA["ENABLED"] = False``, on
+PostgreSQL, alternating save by save so machine noise hits both sides alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks import environment
+from benchmarks.harness import Report, interleave, median_ms, ratio, self_peak_rss_mb, stopwatch
+
+GOAL_RATIO = 1.3
+GOAL_EXTRA_QUERIES = 1
+WARMUP = 50
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its table (``--saves`` to change the count)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--saves", type=int, default=2000, help="saves per side (2000)")
+    parser.add_argument("--logins", type=int, default=1000, help="logins per side (1000)")
+    args = parser.parse_args(argv)
+    environment.setup()
+    users = prepare(200)
+    report = Report("1 request path")
+    measure_saves(report, users, args.saves)
+    measure_logins(report, users, args.logins)
+    report.add("peak RSS (benchmark process)", f"{self_peak_rss_mb():.0f} MB")
+    flush_broker()
+    report.finish()
+
+
+def prepare(count: int) -> list[Any]:
+    """Fresh users, fresh sync state, an empty queue; return the users."""
+    from django.contrib.auth import get_user_model
+
+    from benchmarks.data import create_users
+
+    environment.truncate(get_user_model()._meta.db_table, *meisa_tables())
+    create_users(count)
+    environment.vacuum_analyze(get_user_model()._meta.db_table)
+    flush_broker()
+    return list(get_user_model().objects.order_by("pk"))
+
+
+def meisa_tables() -> list[str]:
+    """django-meisa's own tables (sync state etc.), emptied between runs."""
+    from django.apps import apps
+
+    return [m._meta.db_table for m in apps.get_app_config("django_meisa").get_models()]
+
+
+def flush_broker() -> None:
+    """Drop the queued sync tasks: no worker runs here, we only measure the publish."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+def queued_tasks() -> int:
+    """Messages waiting in the default Celery queue (proof the publish really happened)."""
+    import redis
+    from django.conf import settings
+
+    return int(redis.Redis.from_url(settings.CELERY_BROKER_URL).llen("celery"))
+
+
+def sync_switch(enabled: bool) -> Any:
+    """``override_settings`` turning sync on (the bench settings) or off."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(MEISA={**settings.MEISA, "ENABLED": enabled})
+
+
+def save_once(users: list[Any], counter: list[int]) -> float:
+    """Change a mapped field of the next user, save it and commit; return the seconds."""
+    from django.db import transaction
+
+    counter[0] += 1
+    user = users[counter[0] % len(users)]
+    user.first_name = f"Name{counter[0]}"
+    with stopwatch() as elapsed, transaction.atomic():
+        user.save()
+    return elapsed[0]
+
+
+def login_once(users: list[Any], counter: list[int]) -> float:
+    """Log the next user in through the test client (session + user_logged_in)."""
+    from django.test import Client
+
+    counter[0] += 1
+    client = Client()
+    user = users[counter[0] % len(users)]
+    with stopwatch() as elapsed:
+        client.force_login(user)
+    return elapsed[0]
+
+
+def side_by_side(
+    action: Callable[[list[Any], list[int]], float], users: list[Any], rounds: int
+) -> dict[str, list[float]]:
+    """Run ``action`` ``rounds`` times with sync on and off, alternating."""
+    counter = [0]
+
+    def run(enabled: bool) -> float:
+        with sync_switch(enabled):
+            return action(users, counter)
+
+    for _ in range(WARMUP):  # warm up both sides: connections, caches, the broker channel
+        run(True)
+        run(False)
+    return interleave(rounds, {"on": lambda: run(True), "off": lambda: run(False)})
+
+
+def count_queries(action: Callable[[list[Any], list[int]], float], users: list[Any]) -> int:
+    """SQL queries one sync-enabled action makes beyond the same action with sync off."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for enabled in (True, False):
+        with sync_switch(enabled), CaptureQueriesContext(connection) as captured:
+            action(users, [7])
+        counts[enabled] = len(captured.captured_queries)
+    return counts[True] - counts[False]
+
+
+def measure_saves(report: Report, users: list[Any], saves: int) -> None:
+    """Median save+commit time with sync on and off, the ratio and the extra queries."""
+    flush_broker()
+    samples = side_by_side(save_once, users, saves)
+    published = queued_tasks() / (saves + WARMUP)
+    on, off = median_ms(samples["on"]), median_ms(samples["off"])
+    r = ratio(on, off)
+    report.add(
+        "save+commit, sync on / off",
+        f"{r:.2f}x",
+        f"<= {GOAL_RATIO}",
+        r <= GOAL_RATIO,
+        f"median {on:.3f} ms vs {off:.3f} ms, {saves} saves each; "
+        f"{published:.2f} broker publishes per sync-enabled save",
+    )
+    extra = count_queries(save_once, users)
+    report.add(
+        "extra SQL queries per save",
+        str(extra),
+        f"<= {GOAL_EXTRA_QUERIES}",
+        extra <= GOAL_EXTRA_QUERIES,
+    )
+
+
+def measure_logins(report: Report, users: list[Any], logins: int) -> None:
+    """Median login time with sync on and off, the ratio and the extra queries."""
+    flush_broker()
+    samples = side_by_side(login_once, users, logins)
+    published = queued_tasks() / (logins + WARMUP)
+    on, off = median_ms(samples["on"]), median_ms(samples["off"])
+    r = ratio(on, off)
+    report.add(
+        "login, sync on / off",
+        f"{r:.2f}x",
+        f"<= {GOAL_RATIO}",
+        r <= GOAL_RATIO,
+        f"median {on:.3f} ms vs {off:.3f} ms, {logins} logins each; "
+        f"{published:.2f} broker publishes per sync-enabled login",
+    )
+    extra = count_queries(login_once, users)
+    report.add(
+        "extra SQL queries per login",
+        str(extra),
+        f"<= {GOAL_EXTRA_QUERIES}",
+        extra <= GOAL_EXTRA_QUERIES,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""The benchmarks need no views; Django wants a URLconf all the same."""
+
+urlpatterns: list[object] = []
