@@ -14,6 +14,66 @@ DEFAULTS: dict[str, Any] = {
     "BASE_URL": "https://api.meisa.io/api/v1",
     "ENABLED": True,
     "TIMEOUT": (3.05, 10.0),
+    # Contact sync: mapping (see mapping.py and the README's "Mapping users to Meisa")
+    #: Meisa custom field name -> attribute path on the user ("profile.plan") or the
+    #: dotted path of a callable taking the user.
+    "CUSTOM_FIELDS": {},
+    #: None, or the dotted path of a callable(user) -> list of tag names to add.
+    "TAG_NAMES": None,
+    #: None (the primary key, as a string) or an attribute path on the user.
+    "EXTERNAL_ID_FIELD": None,
+    #: None, or the dotted path of a callable(user) -> upsert payload dict (full control).
+    "MAPPER": None,
+    #: Attribute paths for the contact's names; None sends no name.
+    "FIRST_NAME_FIELD": "first_name",
+    "LAST_NAME_FIELD": "last_name",
+    # Contact sync: triggers and the request path (enqueue.py, receivers.py)
+    "SYNC_ON_SAVE": True,
+    "SYNC_ON_LOGIN": True,
+    #: {"app_label.Model": "attribute.path.to.user"}: a save or delete syncs that user.
+    "SYNC_TRIGGERS": {},
+    #: Publish retries when the broker is down; kept small so a request never stalls.
+    "ENQUEUE_MAX_RETRIES": 2,
+    # Contact sync: the worker (sync.py, tasks.py)
+    #: Task retries for retryable failures (network, 5xx, 429); then the sweep takes over.
+    "SYNC_MAX_RETRIES": 8,
+    #: Exponential backoff: SYNC_RETRY_BACKOFF * 2**retries seconds, jittered, capped.
+    "SYNC_RETRY_BACKOFF": 2.0,
+    "SYNC_RETRY_BACKOFF_MAX": 300.0,
+    #: Cap on a 429's Retry-After; keep it below the broker's visibility timeout.
+    "SYNC_RETRY_AFTER_MAX": 900.0,
+    #: Seconds a worker holds a user's sync lease; None = connect + read timeout + 30.
+    "SYNC_LEASE_TIMEOUT": None,
+    #: Seconds a pending sync may age before the sweep re-enqueues it.
+    "SWEEP_AFTER": 300,
+    #: Rows the sweep re-enqueues per run.
+    "SWEEP_BATCH_SIZE": 500,
+    # Suppression: the local mirror of Meisa's list (suppression/, tasks.py)
+    #: Seconds between refreshes; the beat entry reads it, the admin flags a stale mirror.
+    "SUPPRESSION_REFRESH_INTERVAL": 900,
+    #: Withhold a refresh's deletions when they exceed this fraction of the held list...
+    "SUPPRESSION_SHRINK_MAX_FRACTION": 0.1,
+    #: ...and are more than this many rows (small lists change freely, empty ones never).
+    "SUPPRESSION_SHRINK_MIN_COUNT": 10,
+    #: Apply withheld deletions anyway (one-off: prefer the command's --force).
+    "SUPPRESSION_FORCE_SHRINK": False,
+    #: Seconds an address suppressed from an upsert status survives refreshes that
+    #: don't list it yet (Meisa's list snapshot may lag behind the contact's status).
+    "SUPPRESSION_STATUS_GRACE": 3600,
+    #: Seconds a refresh holds its cross-host lease before another run may take over.
+    "SUPPRESSION_LOCK_TIMEOUT": 600,
+    # Suppression: the email backend wrapper (backends.py)
+    #: Dotted path of the real backend behind SuppressionEmailBackend (classic style).
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    #: "drop" (not sent, not counted) or "raise" (MeisaRecipientsSuppressed) when every
+    #: recipient of a message is suppressed.
+    "SUPPRESSION_ALL_SUPPRESSED": "drop",
+    #: True sends without filtering when the suppression table can't be read (meisa.W020).
+    "SUPPRESSION_FAIL_OPEN": False,
+    #: True honours ``message.meisa_bypass_suppression = "reason"`` (logged each time).
+    "SUPPRESSION_ALLOW_BYPASS": False,
+    #: Addresses per lookup query; a send_messages batch costs ceil(n / this) queries.
+    "SUPPRESSION_LOOKUP_BATCH_SIZE": 2000,
 }
 
 UNSET: Any = object()

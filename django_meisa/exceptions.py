@@ -28,6 +28,19 @@ class MeisaPayloadError(MeisaError, ValueError):
         super().__init__(f"Invalid Meisa upsert payload: {field}: {problem}")
 
 
+class MeisaMappingError(MeisaError):
+    """The configured mapper raised or returned something unusable for a user.
+
+    Not retryable: the same user maps the same way until the code or data changes.
+    The message names the mapper entry (e.g. ``MEISA["CUSTOM_FIELDS"]["plan"]``) and
+    never holds the user's data.
+    """
+
+
+class MeisaNoEmailError(MeisaMappingError):
+    """The user has no email address, so there is nothing to upsert (a skip, not a failure)."""
+
+
 class MeisaConnectionError(MeisaError):
     """Meisa could not be reached (DNS, refused connection, TLS, reset). Retryable."""
 
@@ -107,3 +120,39 @@ class MeisaResponseError(MeisaAPIError):
     """
 
     retryable = True
+
+
+class MeisaStaleListError(MeisaError):
+    """Meisa's list has an ``as_of`` older than the one already applied; not applied.
+
+    Retryable: a later download normally carries a newer ``as_of``.
+    """
+
+    retryable = True
+
+
+class MeisaSuppressionUnavailable(MeisaError):
+    """The suppression table could not be read, so nothing was sent (fail closed).
+
+    Raised by ``SuppressionEmailBackend`` unless ``MEISA["SUPPRESSION_FAIL_OPEN"]`` is
+    set; the database error is chained as ``__cause__``.
+    """
+
+    retryable = True
+
+
+class MeisaRecipientsSuppressed(MeisaError):
+    """Every recipient of one or more messages is suppressed (``ALL_SUPPRESSED="raise"``).
+
+    Raised by ``SuppressionEmailBackend`` after the rest of the batch was sent.
+    ``messages`` holds the messages that were not sent, ``sent`` how many were.
+    Suppressed addresses are on each message's ``meisa_suppressed``, never in the text.
+    """
+
+    def __init__(self, messages: list[object], sent: int) -> None:
+        self.messages = messages
+        self.sent = sent
+        super().__init__(
+            f"{len(messages)} message(s) not sent: every recipient is suppressed "
+            f"({sent} other message(s) sent)."
+        )

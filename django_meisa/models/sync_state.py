@@ -1,3 +1,99 @@
-"""Per-user contact sync state."""
+"""Per-user contact sync state: what is pending, what was sent, and who holds the lease."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+__all__ = ["MeisaSyncResult", "UserSyncState"]
+
+
+class MeisaSyncResult(models.TextChoices):
+    """What the last sync attempt for a user did (``UserSyncState.last_result``)."""
+
+    SYNCED = "synced"
+    UNCHANGED = "unchanged"
+    UP_TO_DATE = "up_to_date"
+    SKIPPED_NO_EMAIL = "skipped_no_email"
+    SKIPPED_DELETED = "skipped_deleted"
+    FAILED_RETRYABLE = "failed_retryable"
+    FAILED_PERMANENT = "failed_permanent"
+    BUSY = "busy"
+    DISABLED = "disabled"
+
+
+class UserSyncState(models.Model):
+    """One row per user: the ordering counters, the last sync and the sync lease.
+
+    ``version`` is bumped (in the caller's transaction) every time a sync is requested;
+    ``synced_version`` is the highest version a worker has fully handled (sent, found
+    unchanged, or skipped). The user is pending while ``version > synced_version``.
+    ``failed_version`` marks a version that failed permanently, so the sweep leaves it
+    alone until a new change bumps ``version``. Columns have database defaults because
+    the request path inserts rows with one raw ``INSERT ... ON CONFLICT`` statement.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="meisa_sync_state",
+        verbose_name=_("user"),
+    )
+    version = models.PositiveBigIntegerField(_("requested version"), default=0, db_default=0)
+    synced_version = models.PositiveBigIntegerField(_("handled version"), default=0, db_default=0)
+    failed_version = models.PositiveBigIntegerField(_("failed version"), null=True, blank=True)
+    signup_pending = models.BooleanField(
+        _("signup pending"),
+        default=False,
+        db_default=False,
+        help_text=_("The first sync of a new user is sent with source 'signup'."),
+    )
+    requested_at = models.DateTimeField(_("last requested"), null=True, blank=True)
+    pending_since = models.DateTimeField(_("pending since"), null=True, blank=True, db_index=True)
+    swept_at = models.DateTimeField(_("last re-enqueued by the sweep"), null=True, blank=True)
+    lease_until = models.DateTimeField(_("lease held until"), null=True, blank=True)
+    lease_token = models.CharField(_("lease token"), max_length=32, blank=True, db_default="")
+    payload_fingerprint = models.CharField(
+        _("fingerprint of the last payload sent"), max_length=64, blank=True, db_default=""
+    )
+    contact_id = models.CharField(_("Meisa contact id"), max_length=64, blank=True, db_default="")
+    meisa_status = models.CharField(_("Meisa status"), max_length=32, blank=True, db_default="")
+    last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_result = models.CharField(
+        _("last result"),
+        max_length=32,
+        choices=MeisaSyncResult.choices,
+        blank=True,
+        db_default="",
+    )
+    attempts = models.PositiveIntegerField(
+        _("failed attempts"),
+        default=0,
+        db_default=0,
+        help_text=_("Consecutive failed attempts since the last success."),
+    )
+    last_error = models.TextField(_("last error"), blank=True, db_default="")
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_default=Now())
+
+    class Meta:
+        verbose_name = _("user sync state")
+        verbose_name_plural = _("user sync states")
+        indexes = [models.Index(fields=["last_result"], name="meisa_sync_last_result")]
+
+    def __str__(self) -> str:
+        return f"Meisa sync state of user {self.user_id}"
+
+    @property
+    def is_pending(self) -> bool:
+        """True while a requested change has not been handled yet."""
+        return self.version > self.synced_version and self.failed_version != self.version
+
+    @property
+    def is_failed(self) -> bool:
+        """True when the latest requested version failed permanently."""
+        return self.failed_version is not None and self.failed_version == self.version

@@ -1,0 +1,222 @@
+"""Map a user to a Meisa upsert payload, from the MEISA settings or a custom MAPPER."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils.module_loading import import_string
+
+from django_meisa import conf
+from django_meisa.exceptions import MeisaMappingError, MeisaNoEmailError, MeisaPayloadError
+from django_meisa.payload import encode_custom_value, encode_upsert_payload
+
+#: A resolved spec: an attribute path on the user, or a callable taking the user.
+MeisaFieldSpec = tuple[str, Any]
+
+
+def build_contact_payload(user: Any) -> dict[str, Any]:
+    """Return the upsert payload for ``user``, encoded, without ``source``.
+
+    Called by ``sync.sync_contact_now`` and the backfill. Uses ``MEISA["MAPPER"]`` when
+    set, else the built-in mapper driven by ``CUSTOM_FIELDS``, ``TAG_NAMES`` and
+    ``EXTERNAL_ID_FIELD``. Raises ``MeisaNoEmailError`` when the user has no email, and
+    ``MeisaMappingError`` naming the mapper entry for anything raised or unusable.
+    """
+    mapper_path = conf.get_setting("MAPPER")
+    if mapper_path:
+        raw = run_custom_mapper(mapper_path, user)
+        entry = f'MEISA["MAPPER"] ({describe(mapper_path)})'
+    else:
+        raw = default_payload(user)
+        entry = "the built-in mapper"
+    # Source is decided per sync (signup / api / initial_sync), never by the mapper.
+    raw = {key: value for key, value in raw.items() if key != "source"}
+    email = raw.get("email")
+    if email is None or (isinstance(email, str) and not email.strip()):
+        raise MeisaNoEmailError("The user has no email address, so there is nothing to upsert.")
+    try:
+        return encode_upsert_payload(raw)
+    except MeisaPayloadError as err:
+        raise MeisaMappingError(f"{entry} produced an invalid payload: {err}") from err
+
+
+def default_payload(user: Any) -> dict[str, Any]:
+    """Return the built-in mapper's payload for ``user`` (not yet encoded).
+
+    Sends email, external_id, first_name, last_name, the ``CUSTOM_FIELDS`` and the
+    ``TAG_NAMES``. Raises ``MeisaMappingError`` naming the failing setting entry.
+    """
+    payload: dict[str, Any] = {
+        "email": getattr(user, email_field_name(user), None),
+        "external_id": external_id(user),
+        "custom_fields": custom_fields(user),
+    }
+    for key, setting in (("first_name", "FIRST_NAME_FIELD"), ("last_name", "LAST_NAME_FIELD")):
+        payload[key] = name_value(user, setting)
+    tags = tag_names(user)
+    if tags is not None:
+        payload["tag_names"] = tags
+    return payload
+
+
+def email_field_name(user: Any) -> str:
+    """Return the name of the user model's email field (``EMAIL_FIELD``, else "email")."""
+    getter = getattr(type(user), "get_email_field_name", None)
+    return getter() if callable(getter) else "email"
+
+
+def external_id(user: Any) -> str | None:
+    """Return the external id: ``EXTERNAL_ID_FIELD`` resolved on the user, else the pk."""
+    path = conf.get_setting("EXTERNAL_ID_FIELD")
+    if not path:
+        return str(user.pk)
+    value = resolve_path(user, path, 'MEISA["EXTERNAL_ID_FIELD"]')
+    return None if value is None else str(value)
+
+
+def name_value(user: Any, setting: str) -> Any:
+    """Return the first/last name from ``MEISA[setting]``; None sends no name.
+
+    The default path is skipped quietly on a custom user model that lacks it.
+    """
+    path = conf.get_setting(setting)
+    if not path or (path == conf.DEFAULTS[setting] and not hasattr(type(user), path)):
+        return None
+    value = resolve_path(user, path, f'MEISA["{setting}"]')
+    return None if value is None else str(value)
+
+
+def custom_fields(user: Any) -> dict[str, Any]:
+    """Return ``CUSTOM_FIELDS`` evaluated for ``user``, each value JSON-encoded.
+
+    A missing related object (no profile yet) gives None, which Meisa stores as null.
+    """
+    fields = conf.get_setting("CUSTOM_FIELDS") or {}
+    values = {}
+    for name, spec in fields.items():
+        entry = f'MEISA["CUSTOM_FIELDS"]["{name}"]'
+        value = evaluate_spec(user, spec, entry)
+        try:
+            values[name] = encode_custom_value(entry, value)
+        except MeisaPayloadError as err:
+            raise MeisaMappingError(str(err)) from err
+    return values
+
+
+def tag_names(user: Any) -> list[str] | None:
+    """Return the tags from ``TAG_NAMES`` for ``user`` (sets are sorted), or None."""
+    path = conf.get_setting("TAG_NAMES")
+    if not path:
+        return None
+    entry = f'MEISA["TAG_NAMES"] ({describe(path)})'
+    tags = call_user_callable(load_callable(path, entry), user, entry)
+    if isinstance(tags, (set, frozenset)):
+        tags = sorted(tags)
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, (list, tuple)):
+        raise MeisaMappingError(f"{entry} returned {type(tags).__name__}, not a list of tag names")
+    return list(tags)
+
+
+def run_custom_mapper(path: Any, user: Any) -> dict[str, Any]:
+    """Call ``MEISA["MAPPER"]`` and return its dict, or raise ``MeisaMappingError``."""
+    entry = f'MEISA["MAPPER"] ({describe(path)})'
+    result = call_user_callable(load_callable(path, entry), user, entry)
+    if not isinstance(result, Mapping):
+        raise MeisaMappingError(f"{entry} returned {type(result).__name__}, not a dict")
+    return dict(result)
+
+
+# Specs: attribute paths and dotted callables -------------------------------------------
+
+
+def classify_spec(spec: Any, user_model: type) -> MeisaFieldSpec:
+    """Return ``("attribute", path)`` or ``("callable", dotted_path_or_callable)``.
+
+    A string whose first segment is an attribute of the user model (a field, relation
+    or property) is an attribute path; any other dotted string names a callable.
+    Shared by the mapper and the ``meisa.E011`` check.
+    """
+    if callable(spec):
+        return ("callable", spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise MeisaMappingError(f"must be an attribute path or a dotted path, not {spec!r}")
+    root = spec.split(".", 1)[0]
+    if hasattr(user_model, root) or "." not in spec:
+        return ("attribute", spec)
+    return ("callable", spec)
+
+
+def evaluate_spec(user: Any, spec: Any, entry: str) -> Any:
+    """Return the value ``spec`` (attribute path or callable) gives for ``user``."""
+    try:
+        kind, target = classify_spec(spec, type(user))
+    except MeisaMappingError as err:
+        raise MeisaMappingError(f"{entry} {err}") from None
+    if kind == "attribute":
+        return resolve_path(user, target, entry)
+    func = load_callable(target, f"{entry} ({describe(target)})")
+    return call_user_callable(func, user, f"{entry} ({describe(target)})")
+
+
+def resolve_path(obj: Any, path: str, entry: str) -> Any:
+    """Follow ``path`` ("profile.plan") from ``obj``; methods on the way are called.
+
+    A missing related object or a None on the way gives None. Raises
+    ``MeisaMappingError`` naming ``entry`` for an unknown attribute or a raising method.
+    """
+    value = obj
+    for segment in path.split("."):
+        if value is None:
+            return None
+        try:
+            value = getattr(value, segment)
+            if inspect.ismethod(value):
+                value = value()
+        except ObjectDoesNotExist:
+            return None
+        except AttributeError:
+            raise MeisaMappingError(
+                f"{entry}: {type(value).__name__} has no attribute {segment!r} (path {path!r})"
+            ) from None
+        except Exception as err:
+            raise MeisaMappingError(
+                f"{entry}: {segment!r} raised {type(err).__name__} (path {path!r})"
+            ) from err
+    return value
+
+
+def load_callable(path: Any, entry: str) -> Callable[..., Any]:
+    """Import ``path`` (or accept a callable); raise ``MeisaMappingError`` if unusable."""
+    if callable(path):
+        return path
+    try:
+        func = import_string(path)
+    except (ImportError, TypeError, ValueError) as err:
+        raise MeisaMappingError(f"{entry} cannot be imported: {type(err).__name__}") from err
+    if not callable(func):
+        raise MeisaMappingError(f"{entry} is not callable")
+    return func
+
+
+def call_user_callable(func: Callable[..., Any], user: Any, entry: str) -> Any:
+    """Call a site-provided ``func(user)``; wrap whatever it raises.
+
+    The original exception is chained for debugging, but only its type is put in the
+    message, because its text may hold personal data.
+    """
+    try:
+        return func(user)
+    except Exception as err:
+        raise MeisaMappingError(f"{entry} raised {type(err).__name__}") from err
+
+
+def describe(spec: Any) -> str:
+    """Return a short printable name for a dotted path or a callable."""
+    if isinstance(spec, str):
+        return spec
+    module = getattr(spec, "__module__", "")
+    name = getattr(spec, "__qualname__", type(spec).__name__)
+    return f"{module}.{name}" if module else name
