@@ -1,3 +1,119 @@
-"""The local mirror of Meisa's do-not-email list."""
+"""The local mirror of Meisa's do-not-email list, and the state of its refreshes."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+__all__ = ["SuppressedEmail", "SuppressionRefreshState"]
+
+
+class SuppressedEmail(models.Model):
+    """One address that must not be emailed, stored under its normalized key.
+
+    ``email`` is ``django_meisa.addresses.normalize_email()`` of the address, so lookups
+    are exact matches on a unique index. Rows with source ``meisa`` are owned by the
+    refresh; ``local`` rows are added by staff and no refresh ever removes them.
+
+    "Last confirmed" is stored per refresh, not per row, so a refresh never rewrites a
+    million rows: a ``meisa`` row with ``last_confirmed`` NULL (and ``reported_at`` NULL)
+    was in the latest applied list, whose ``as_of`` is on ``SuppressionRefreshState``.
+    ``last_confirmed`` holds a date only for rows the latest list left out but whose
+    deletion was withheld by the shrink guard: the ``as_of`` of the last list that had them.
+    """
+
+    class Source(models.TextChoices):
+        MEISA = "meisa", _("Meisa")
+        LOCAL = "local", _("Local")
+
+    email = models.CharField(
+        _("email"),
+        max_length=512,
+        unique=True,
+        help_text=_("Normalized: trimmed, lowercased, IDNA-encoded domain."),
+    )
+    source = models.CharField(
+        _("source"), max_length=8, choices=Source.choices, default=Source.MEISA
+    )
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now, editable=False)
+    last_confirmed = models.DateTimeField(
+        _("last confirmed (withheld rows only)"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Empty: listed by the latest refresh. Set: left out, deletion withheld."),
+    )
+    reported_at = models.DateTimeField(
+        _("reported by upsert at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Suppressed from a contact's upsert status, not yet in Meisa's list."),
+    )
+    reason = models.CharField(
+        _("reason"),
+        max_length=200,
+        blank=True,
+        help_text=_("A contact status (bounced, complained...) or a staff note."),
+    )
+
+    class Meta:
+        verbose_name = _("suppressed email")
+        verbose_name_plural = _("suppressed emails")
+        ordering = ["email"]
+        indexes = [models.Index(fields=["source", "email"], name="meisa_supp_source_idx")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def last_confirmed_at(self, state: SuppressionRefreshState | None) -> dt.datetime | None:
+        """When Meisa's list last included this address, or None (local, or not yet)."""
+        if self.source != self.Source.MEISA or self.reported_at is not None:
+            return None
+        if self.last_confirmed is not None:
+            return self.last_confirmed
+        return state.as_of if state is not None else None
+
+
+class SuppressionRefreshState(models.Model):
+    """The one row (pk=1) recording the suppression refreshes and holding their lock.
+
+    ``lease_until``/``lease_owner`` form a cross-host lease taken with one conditional
+    UPDATE, so it works on every database; on top of it, the apply transaction locks this
+    row (``SELECT ... FOR UPDATE`` where supported).
+    """
+
+    SINGLETON_PK = 1
+
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    as_of = models.DateTimeField(_("Meisa as_of applied"), null=True, blank=True)
+    count = models.PositiveIntegerField(_("count in Meisa's list"), null=True, blank=True)
+    last_added = models.PositiveIntegerField(_("added"), default=0)
+    last_confirmed = models.PositiveIntegerField(_("confirmed"), default=0)
+    last_removed = models.PositiveIntegerField(_("removed"), default=0)
+    withheld = models.PositiveIntegerField(
+        _("deletions withheld"),
+        default=0,
+        help_text=_("Addresses the latest list left out but the shrink guard kept."),
+    )
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_owner = models.CharField(max_length=64, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("suppression refresh state")
+        verbose_name_plural = _("suppression refresh state")
+
+    def __str__(self) -> str:
+        return "Suppression refresh state"
+
+    @classmethod
+    def load(cls) -> SuppressionRefreshState:
+        """Return the state row, creating it on first use."""
+        state, _created = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
+        return state

@@ -1,0 +1,113 @@
+"""Email address normalization (the one suppression key) and strict recipient parsing."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from dataclasses import dataclass
+from email import errors as email_errors
+from email.headerregistry import Address, AddressHeader
+from typing import Any
+
+__all__ = ["MeisaRecipient", "normalize_email", "parse_recipient"]
+
+
+def normalize_email(address: str) -> str:
+    """Return the suppression key of ``address``: the ONE normalization, used everywhere.
+
+    Called when storing (refresh, upsert statuses, the admin) and when checking (the
+    email backend, ``is_suppressed``). Trims surrounding whitespace, NFC-composes and
+    lowercases the whole address, and IDNA-encodes the domain (the encoding Django uses
+    when it sends), dropping one trailing dot of the domain. Never strips ``+tags`` or
+    dots: those can be different mailboxes. Never raises: a domain that can't be
+    IDNA-encoded is kept lowercased, so a listed oddity is still stored and matched.
+    """
+    text = unicodedata.normalize("NFC", address.strip()).lower()
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return text
+    return f"{local}@{_encode_domain(domain)}"
+
+
+@functools.lru_cache(maxsize=65536)
+def _encode_domain(domain: str) -> str:
+    # Cached: a million-address list has far fewer distinct domains. Pure function of
+    # its argument, so the cache can never go stale.
+    if domain.endswith(".") and len(domain) > 1:
+        domain = domain[:-1]
+    if domain.isascii():
+        return domain
+    try:
+        return domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return domain
+
+
+@dataclass(frozen=True)
+class MeisaRecipient:
+    """One recipient as given to Django: the original value and its suppression key.
+
+    ``key`` is None when the value is not exactly one valid address; such a recipient
+    is treated as suppressed, because nothing can prove it isn't.
+    """
+
+    original: Any
+    addr_spec: str | None
+    key: str | None
+
+    @property
+    def parseable(self) -> bool:
+        return self.key is not None
+
+
+def parse_recipient(value: Any) -> MeisaRecipient:
+    """Parse one entry of a message's ``to``, ``cc`` or ``bcc`` strictly.
+
+    Accepts what Django accepts: ``"addr"``, ``"Name <addr>"`` (display names may hold
+    commas when quoted), ``(name, addr)`` tuples, lazy strings, and
+    ``email.headerregistry.Address`` objects (Django 6). A string holding several
+    addresses (``"x@b.com, y@c.com"``), a group, CR/LF, header defects or a missing
+    domain all give an unparseable recipient (``key`` None). Never raises.
+    """
+    addr_spec = _addr_spec(value)
+    if addr_spec is None:
+        return MeisaRecipient(original=value, addr_spec=None, key=None)
+    return MeisaRecipient(original=value, addr_spec=addr_spec, key=normalize_email(addr_spec))
+
+
+def _addr_spec(value: Any) -> str | None:
+    if isinstance(value, Address):
+        return _parse_single(value.addr_spec)
+    if isinstance(value, tuple):
+        if len(value) != 2 or not isinstance(value[1], str):
+            return None
+        return _parse_single(value[1])
+    if isinstance(value, str) or hasattr(value, "__html__") or _is_lazy(value):
+        return _parse_single(str(value))
+    return None
+
+
+def _is_lazy(value: Any) -> bool:
+    from django.utils.functional import Promise
+
+    return isinstance(value, Promise)
+
+
+def _parse_single(text: str) -> str | None:
+    if not text or "\r" in text or "\n" in text or "\x00" in text:
+        return None
+    try:
+        parsed = AddressHeader.value_parser(text)
+    except (email_errors.HeaderParseError, ValueError, IndexError, TypeError):
+        return None
+    # Non-ASCII local parts are valid with SMTPUTF8 (Django 6.1 accepts them too).
+    if any(not isinstance(d, email_errors.NonASCIILocalPartDefect) for d in parsed.all_defects):
+        return None
+    mailboxes = parsed.all_mailboxes
+    # Exactly one mailbox, and nothing the parser skipped: "x@b.com, y@c.com" is two.
+    if len(mailboxes) != 1 or len(parsed.addresses) != 1:
+        return None
+    mailbox = mailboxes[0]
+    if not mailbox.local_part or not mailbox.domain:
+        return None
+    return str(mailbox.addr_spec)

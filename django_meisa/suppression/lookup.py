@@ -1,0 +1,71 @@
+"""Reading the suppression mirror: one indexed query per batch of addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django_meisa import conf
+from django_meisa.addresses import normalize_email, parse_recipient
+from django_meisa.models import SuppressedEmail
+
+
+def suppressed_keys(keys: Iterable[str]) -> set[str]:
+    """Return the normalized ``keys`` that have a ``SuppressedEmail`` row.
+
+    Called by the email backend with keys it already normalized. One ``IN`` query on
+    the unique index per ``MEISA["SUPPRESSION_LOOKUP_BATCH_SIZE"]`` keys. Database
+    errors propagate: callers decide between failing closed and open.
+    """
+    unique = sorted(set(keys))
+    size = max(1, int(conf.get_setting("SUPPRESSION_LOOKUP_BATCH_SIZE")))
+    found: set[str] = set()
+    for start in range(0, len(unique), size):
+        chunk = unique[start : start + size]
+        found.update(
+            SuppressedEmail.objects.filter(email__in=chunk).values_list("email", flat=True)
+        )
+    return found
+
+
+def suppressed_among(addresses: Iterable[str]) -> set[str]:
+    """Return the members of ``addresses`` (as given) that must not be emailed.
+
+    Each address is normalized with ``normalize_email``, so ``"Ada@Example.COM"`` is
+    returned when ``ada@example.com`` is suppressed. One query per batch.
+    """
+    given = list(addresses)
+    found = suppressed_keys(normalize_email(a) for a in given)
+    return {a for a in given if normalize_email(a) in found}
+
+
+def is_suppressed(email: str) -> bool:
+    """True when ``email`` (a bare address) must not be emailed."""
+    return bool(suppressed_keys([normalize_email(email)]))
+
+
+@dataclass(frozen=True)
+class MeisaVerdict:
+    """What the email backend would do with one recipient, and why."""
+
+    suppressed: bool
+    key: str | None
+    entry: SuppressedEmail | None
+    why: str
+
+
+def explain_address(value: str) -> MeisaVerdict:
+    """Say whether a recipient (``"Name <addr>"`` or a bare address) would be dropped.
+
+    Used by the admin's "check an address" tool: names the normalized key and the
+    matching entry with its source, or why the value can't be checked at all.
+    """
+    recipient = parse_recipient(value)
+    if recipient.key is None:
+        why = "Not exactly one valid address: the backend drops it (fails closed)."
+        return MeisaVerdict(True, None, None, why)
+    entry = SuppressedEmail.objects.filter(email=recipient.key).first()
+    if entry is None:
+        return MeisaVerdict(False, recipient.key, None, "No suppression entry: it is sent.")
+    why = f"Matches the {entry.get_source_display()} entry {entry.email!r}."
+    return MeisaVerdict(True, recipient.key, entry, why)

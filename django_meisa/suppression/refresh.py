@@ -1,0 +1,189 @@
+"""One refresh of the mirror: lease, download, validate, apply the diff, record the outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db import DatabaseError, router, transaction
+from django.utils import timezone
+
+from django_meisa import conf
+from django_meisa.addresses import normalize_email
+from django_meisa.client import MeisaClient, UnsubscribedList
+from django_meisa.exceptions import MeisaStaleListError
+from django_meisa.models import SuppressedEmail, SuppressionRefreshState
+from django_meisa.suppression.apply import Diff, DiffApplier, ShrinkGuard
+from django_meisa.suppression.lock import acquire_lease, new_owner, release_lease
+
+logger = logging.getLogger("django_meisa.suppression")
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """The outcome of ``refresh_suppressions``: counts, or why nothing was applied.
+
+    ``error`` is None on success. ``skipped`` is True when another run held the lock.
+    ``withheld`` counts the deletions the shrink guard kept back.
+    """
+
+    added: int = 0
+    confirmed: int = 0
+    removed: int = 0
+    withheld: int = 0
+    skipped: bool = False
+    error: str | None = None
+    as_of: dt.datetime | None = None
+    count: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when a list was applied (possibly with deletions withheld)."""
+        return self.error is None and not self.skipped
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-friendly data (for the task's return value)."""
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return data
+
+
+def refresh_suppressions(
+    *, force: bool = False, client: MeisaClient | None = None
+) -> RefreshResult:
+    """Download Meisa's list and apply it to ``SuppressedEmail`` as one diff.
+
+    Called by the ``refresh_suppressed_emails`` task, the ``meisa_refresh_suppressions``
+    command and the admin's "refresh now". ``force`` (or ``MEISA["SUPPRESSION_FORCE_SHRINK"]``)
+    applies deletions the shrink guard would withhold. Never raises for a failed refresh:
+    the table is left untouched and the error is logged, recorded on
+    ``SuppressionRefreshState`` and returned in ``RefreshResult.error``.
+    """
+    owner = new_owner()
+    try:
+        if not acquire_lease(owner):
+            logger.info("Suppression refresh skipped: another refresh holds the lock")
+            return RefreshResult(skipped=True)
+    except DatabaseError as err:
+        return _failed(err)
+    try:
+        return _refresh(force=force, client=client)
+    except Exception as err:  # every failure is recorded; the transaction rolled back
+        return _failed(err)
+    finally:
+        _release(owner)
+
+
+def _refresh(*, force: bool, client: MeisaClient | None) -> RefreshResult:
+    started = timezone.now()
+    SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK).update(
+        last_attempt_at=started
+    )
+    listing = (client or MeisaClient()).fetch_unsubscribed_emails()
+    guard = ShrinkGuard(
+        max_fraction=float(conf.get_setting("SUPPRESSION_SHRINK_MAX_FRACTION")),
+        min_count=int(conf.get_setting("SUPPRESSION_SHRINK_MIN_COUNT")),
+        force=force or bool(conf.get_setting("SUPPRESSION_FORCE_SHRINK")),
+    )
+    diff = _apply(listing, guard, started)
+    result = RefreshResult(
+        added=diff.added,
+        confirmed=diff.confirmed,
+        removed=diff.removed,
+        withheld=diff.withheld,
+        as_of=listing.as_of,
+        count=listing.count,
+    )
+    _log_success(result)
+    return result
+
+
+def _apply(listing: UnsubscribedList, guard: ShrinkGuard, now: dt.datetime) -> Diff:
+    using = router.db_for_write(SuppressedEmail)
+    grace = dt.timedelta(seconds=float(conf.get_setting("SUPPRESSION_STATUS_GRACE")))
+    with transaction.atomic(using=using):
+        state = (
+            SuppressionRefreshState.objects.using(using)
+            .select_for_update()
+            .get(pk=SuppressionRefreshState.SINGLETON_PK)
+        )
+        if state.as_of is not None and listing.as_of < state.as_of:
+            raise MeisaStaleListError(
+                f"Meisa's list is as of {listing.as_of.isoformat()}, older than the "
+                f"applied {state.as_of.isoformat()}; not applied"
+            )
+        params = {
+            "now": now,
+            "previous_as_of": state.as_of,
+            "grace_cutoff": listing.as_of - grace,
+        }
+        keys = (normalize_email(email) for email in listing.emails)
+        diff = DiffApplier(using).apply(keys, params, guard)
+        _record_success(state, listing, diff)
+    return diff
+
+
+def _record_success(state: SuppressionRefreshState, listing: UnsubscribedList, diff: Diff) -> None:
+    state.last_success_at = timezone.now()
+    state.as_of = listing.as_of
+    state.count = listing.count
+    state.last_added = diff.added
+    state.last_confirmed = diff.confirmed
+    state.last_removed = diff.removed
+    state.withheld = diff.withheld
+    state.save(
+        update_fields=[
+            "last_success_at",
+            "as_of",
+            "count",
+            "last_added",
+            "last_confirmed",
+            "last_removed",
+            "withheld",
+        ]
+    )
+
+
+def _log_success(result: RefreshResult) -> None:
+    counts = (result.added, result.confirmed, result.removed, result.withheld)
+    if result.withheld:
+        logger.warning(
+            "Suppression refresh WITHHELD %d deletions (shrink guard): the list shrank "
+            "suspiciously. Added %d, confirmed %d, removed %d. Run "
+            "'manage.py meisa_refresh_suppressions --force' if the shrink is genuine.",
+            result.withheld,
+            *counts[:3],
+        )
+        return
+    logger.info("Suppression refresh: added %d, confirmed %d, removed %d, withheld %d", *counts)
+
+
+def _failed(err: BaseException) -> RefreshResult:
+    message = f"{type(err).__name__}: {err}"[:2000]
+    logger.error(
+        "Suppression refresh failed; the table is unchanged: %s",
+        message,
+        exc_info=not _expected(err),
+    )
+    try:
+        SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK).update(
+            last_error=message, last_error_at=timezone.now()
+        )
+    except DatabaseError:
+        logger.exception("Could not record the suppression refresh error")
+    return RefreshResult(error=message)
+
+
+def _expected(err: BaseException) -> bool:
+    from django_meisa.exceptions import MeisaError
+
+    return isinstance(err, MeisaError)
+
+
+def _release(owner: str) -> None:
+    try:
+        release_lease(owner)
+    except DatabaseError:
+        logger.exception("Could not release the suppression refresh lease")

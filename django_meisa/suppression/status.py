@@ -1,0 +1,51 @@
+"""Suppress an address at once when an upsert reports a contact that isn't active."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from django_meisa.addresses import normalize_email
+from django_meisa.models import SuppressedEmail
+
+logger = logging.getLogger("django_meisa.suppression")
+
+ACTIVE = "active"
+
+
+def suppress_contact_status(email: str, status: str) -> None:
+    """Suppress ``email`` now because Meisa reported its contact ``status`` (not active).
+
+    Called by contact sync after an upsert. The row is a ``meisa`` row stamped with
+    ``reported_at``: refreshes keep it while Meisa's list doesn't show it yet, for
+    ``MEISA["SUPPRESSION_STATUS_GRACE"]`` seconds after the report (the list snapshot
+    may lag), and clear the stamp once the list does. ``local`` rows are left alone.
+    An ``active`` status is ignored. Database errors propagate.
+    """
+    status = (status or "").strip().lower()
+    key = normalize_email(email or "")
+    if status == ACTIVE or not key:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        entry, created = SuppressedEmail.objects.select_for_update().get_or_create(
+            email=key,
+            defaults={"source": SuppressedEmail.Source.MEISA, "reported_at": now, "reason": status},
+        )
+        if not created and entry.source == SuppressedEmail.Source.MEISA:
+            _restamp(entry, status, now)
+    if created:
+        logger.info("Suppressed an address at once: Meisa reported its status as %s", status)
+
+
+def _restamp(entry: SuppressedEmail, status: str, now: object) -> None:
+    # A listed row needs nothing but the reason. A row the latest list left out
+    # (withheld, or reported earlier) gets a fresh stamp, so the grace restarts.
+    fields = ["reason"]
+    entry.reason = status[:200]
+    if entry.reported_at is not None or entry.last_confirmed is not None:
+        entry.reported_at = now  # type: ignore[assignment]
+        fields.append("reported_at")
+    entry.save(update_fields=fields)
