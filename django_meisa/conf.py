@@ -74,32 +74,6 @@ DEFAULTS: dict[str, Any] = {
     "SUPPRESSION_ALLOW_BYPASS": False,
     #: Addresses per lookup query; a send_messages batch costs ceil(n / this) queries.
     "SUPPRESSION_LOOKUP_BATCH_SIZE": 2000,
-    # Suppression: the local mirror of Meisa's list (suppression/, tasks.py)
-    #: Seconds between refreshes; the beat entry reads it, the admin flags a stale mirror.
-    "SUPPRESSION_REFRESH_INTERVAL": 900,
-    #: Withhold a refresh's deletions when they exceed this fraction of the held list...
-    "SUPPRESSION_SHRINK_MAX_FRACTION": 0.1,
-    #: ...and are more than this many rows (small lists change freely, empty ones never).
-    "SUPPRESSION_SHRINK_MIN_COUNT": 10,
-    #: Apply withheld deletions anyway (one-off: prefer the command's --force).
-    "SUPPRESSION_FORCE_SHRINK": False,
-    #: Seconds an address suppressed from an upsert status survives refreshes that
-    #: don't list it yet (Meisa's list snapshot may lag behind the contact's status).
-    "SUPPRESSION_STATUS_GRACE": 3600,
-    #: Seconds a refresh holds its cross-host lease before another run may take over.
-    "SUPPRESSION_LOCK_TIMEOUT": 600,
-    # Suppression: the email backend wrapper (backends.py)
-    #: Dotted path of the real backend behind SuppressionEmailBackend (classic style).
-    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-    #: "drop" (not sent, not counted) or "raise" (MeisaRecipientsSuppressed) when every
-    #: recipient of a message is suppressed.
-    "SUPPRESSION_ALL_SUPPRESSED": "drop",
-    #: True sends without filtering when the suppression table can't be read (meisa.W020).
-    "SUPPRESSION_FAIL_OPEN": False,
-    #: True honours ``message.meisa_bypass_suppression = "reason"`` (logged each time).
-    "SUPPRESSION_ALLOW_BYPASS": False,
-    #: Addresses per lookup query; a send_messages batch costs ceil(n / this) queries.
-    "SUPPRESSION_LOOKUP_BATCH_SIZE": 2000,
 }
 
 UNSET: Any = object()

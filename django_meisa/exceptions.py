@@ -156,39 +156,3 @@ class MeisaRecipientsSuppressed(MeisaError):
             f"{len(messages)} message(s) not sent: every recipient is suppressed "
             f"({sent} other message(s) sent)."
         )
-
-
-class MeisaStaleListError(MeisaError):
-    """Meisa's list has an ``as_of`` older than the one already applied; not applied.
-
-    Retryable: a later download normally carries a newer ``as_of``.
-    """
-
-    retryable = True
-
-
-class MeisaSuppressionUnavailable(MeisaError):
-    """The suppression table could not be read, so nothing was sent (fail closed).
-
-    Raised by ``SuppressionEmailBackend`` unless ``MEISA["SUPPRESSION_FAIL_OPEN"]`` is
-    set; the database error is chained as ``__cause__``.
-    """
-
-    retryable = True
-
-
-class MeisaRecipientsSuppressed(MeisaError):
-    """Every recipient of one or more messages is suppressed (``ALL_SUPPRESSED="raise"``).
-
-    Raised by ``SuppressionEmailBackend`` after the rest of the batch was sent.
-    ``messages`` holds the messages that were not sent, ``sent`` how many were.
-    Suppressed addresses are on each message's ``meisa_suppressed``, never in the text.
-    """
-
-    def __init__(self, messages: list[object], sent: int) -> None:
-        self.messages = messages
-        self.sent = sent
-        super().__init__(
-            f"{len(messages)} message(s) not sent: every recipient is suppressed "
-            f"({sent} other message(s) sent)."
-        )
