@@ -55,7 +55,7 @@ class MeisaRequestHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def dispatch(self) -> None:
-        """Read the body, ask the fake, write the answer, log one line."""
+        """Read the body, ask the fake, log one line, write the answer."""
         started = time.perf_counter()
         body = self.read_body()
         if self.path.startswith(CONTROL_PREFIX):
@@ -65,9 +65,10 @@ class MeisaRequestHandler(BaseHTTPRequestHandler):
         if answer.hang:
             time.sleep(answer.hang_seconds)
             self.close_connection = True
-        self.write_answer(answer)
         elapsed_ms = (time.perf_counter() - started) * 1000
+        # Logged before answering, so the line precedes whatever the client does next.
         self.server.log_line(self.command, self.path, answer.status, elapsed_ms, body)
+        self.write_answer(answer)
 
     def read_body(self) -> bytes:
         """Return the request body, from Content-Length or chunked transfer encoding."""

@@ -1,0 +1,18 @@
+"""URLs of the example site."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("activity/<slug:kind>/", views.activity, name="activity"),
+    path("plan/", views.change_plan, name="change-plan"),
+    path("email/", views.send_test_email, name="send-test-email"),
+    path("admin/", admin.site.urls),
+]
