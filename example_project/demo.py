@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DB_PATH = HERE / "demo.sqlite3"
+DEFAULT_DB = HERE / "demo.sqlite3"
 KEY = "meisa_test_key"
 
 
@@ -26,6 +26,7 @@ class Walkthrough:
         self.failures = []
         self.checks = 0
         self.seen = 0
+        self.last_sent = {}
 
     def step(self, number, title):
         """Print a step's heading."""
@@ -47,11 +48,26 @@ class Walkthrough:
         upserts = self.fake.upserts
         fresh, self.seen = upserts[self.seen :], len(upserts)
         for body in fresh:
-            self.say(f"Meisa received an upsert for {body['email']}:")
-            shown = {k: v for k, v in body.items() if k != "email"}
-            for line in json.dumps(shown, indent=2).splitlines():
-                self.say(f"    {line}")
+            self.show_upsert(body)
         return fresh
+
+    def show_upsert(self, body):
+        """Print an upsert: whole the first time, then only what changed for that email."""
+        before = self.last_sent.get(body["email"])
+        self.last_sent[body["email"]] = body
+        shown = {k: v for k, v in body.items() if k != "email"}
+        if before is None:
+            self.say(f"Meisa received an upsert for {body['email']}:")
+        else:
+            old_fields = before.get("custom_fields", {})
+            fields = {
+                k: v for k, v in body.get("custom_fields", {}).items() if old_fields.get(k) != v
+            }
+            shown = {"source": body.get("source"), "custom_fields": fields}
+            shown["tag_names"] = body.get("tag_names")
+            self.say(f"Meisa received an upsert for {body['email']} (changes since the last one):")
+        for line in json.dumps(shown, indent=2).splitlines():
+            self.say(f"    {line}")
 
 
 class MeisaLog:
@@ -87,12 +103,12 @@ def start_local_meisa(port):
     return server, fake
 
 
-def configure_environment(base_url, delivery_backend):
+def configure_environment(base_url, delivery_backend, db_path):
     """Point the example settings at the demo database and the local Meisa."""
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "example_project.settings",
-            "DATABASE_URL": f"sqlite:///{DB_PATH}",
+            "DATABASE_URL": f"sqlite:///{db_path}",
             "MEISA_BASE_URL": base_url,
             "MEISA_API_KEY": KEY,
             "CELERY_TASK_ALWAYS_EAGER": "true",
@@ -103,11 +119,11 @@ def configure_environment(base_url, delivery_backend):
     os.environ.pop("CELERY_BROKER_URL", None)
 
 
-def setup_django(base_url):
+def setup_django(base_url, db_path):
     """Create the demo database from scratch and load Django."""
     sys.path.insert(0, str(HERE))
-    configure_environment(base_url, "django.core.mail.backends.locmem.EmailBackend")
-    DB_PATH.unlink(missing_ok=True)
+    configure_environment(base_url, "django.core.mail.backends.locmem.EmailBackend", db_path)
+    db_path.unlink(missing_ok=True)
     import django
     from django.core.management import call_command
 
@@ -144,7 +160,7 @@ def print_summary(walk):
         print("   address Meisa listed as unsubscribed was not emailed.")
 
 
-def serve(server, web_port):
+def serve(server, web_port, db_path):
     """Run the site with runserver next to the local Meisa until Ctrl-C."""
     from django.contrib.auth import get_user_model
 
@@ -152,7 +168,8 @@ def serve(server, web_port):
     if not User.objects.filter(username="admin").exists():
         User.objects.create_superuser("admin", "admin@example.com", "admin")
     port = free_port(web_port)
-    configure_environment(server.base_url, "django.core.mail.backends.console.EmailBackend")
+    console = "django.core.mail.backends.console.EmailBackend"
+    configure_environment(server.base_url, console, db_path)
     control = server.base_url.replace("/api/v1", "/_control")
     print("\n== Serving " + "=" * 64)
     print(f"   The site:        http://127.0.0.1:{port}/   (sign up, log in, change plan, email)")
@@ -176,15 +193,16 @@ def main(argv=None):
     parser.add_argument("--serve", action="store_true", help="keep the site running after")
     parser.add_argument("--port", type=int, default=8000, help="the site's port with --serve")
     parser.add_argument("--meisa-port", type=int, default=8765, help="the local Meisa's port")
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite file (recreated)")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(errors="replace")
     server, fake = start_local_meisa(args.meisa_port)
     print(f"The local Meisa is listening on {server.base_url} (django_meisa.testing.server).")
-    setup_django(server.base_url)
+    setup_django(server.base_url, args.db.resolve())
     walk = run_walkthrough(fake, server.base_url)
     print_summary(walk)
     if args.serve:
-        serve(server, args.port)
+        serve(server, args.port, args.db.resolve())
     server.stop()
     return 1 if walk.failures else 0
 

@@ -24,11 +24,18 @@ def env_bool(name, default=False):
 
 
 def database_from_url(url):
-    """Return a DATABASES entry for ``sqlite:///path`` or ``postgres://user:pw@host/db``."""
+    """Return a DATABASES entry for a database URL, as dj-database-url spells them.
+
+    ``sqlite:////absolute/path.db``, ``sqlite:///relative.db``, ``sqlite://`` (in memory),
+    ``postgres://user:password@host:5432/name``.
+    """
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        path = parts.path[1:] if parts.path.startswith("//") else parts.path
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(path) or ":memory:"}
+        # Drop the one slash that separates the (empty) host from the path.
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": unquote(parts.path[1:]) or ":memory:",
+        }
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
         return {
             "ENGINE": "django.db.backends.postgresql",
