@@ -18,3 +18,11 @@ contact_synced = Signal()
 #: recorded on the state until the user changes again; True when the task's retries are
 #: exhausted and the sweep will try again later).
 contact_sync_failed = Signal()
+
+#: Sent by ``SuppressionEmailBackend`` when it drops recipients of a message, before
+#: the rest of the message is sent. ``sender``: the backend class. Arguments:
+#: ``message`` (the EmailMessage, already filtered; ``message.to`` is empty-ish when
+#: every recipient was dropped) and ``suppressed`` (the dropped addresses, addr-spec
+#: form, or the raw value for one that can't be parsed). Exceptions in receivers are
+#: logged and never stop the send.
+email_suppressed = Signal()
