@@ -17,3 +17,8 @@ class MeisaConfig(AppConfig):
         from django_meisa import checks as meisa_checks
 
         checks.register(meisa_checks.check_settings)
+        checks.register(meisa_checks.check_contact_sync)
+
+        from django_meisa.receivers import connect_receivers
+
+        connect_receivers()

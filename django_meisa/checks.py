@@ -87,3 +87,10 @@ def _timeout() -> list[CheckMessage]:
             id="meisa.E005",
         )
     ]
+
+
+def check_contact_sync(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check the contact sync settings (meisa.E010-E019): mapper paths and triggers."""
+    from django_meisa.sync_checks import contact_sync_messages
+
+    return contact_sync_messages()

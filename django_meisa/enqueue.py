@@ -1,10 +1,202 @@
-"""Request-path side of contact sync: record a pending sync and enqueue it after commit."""
+"""Request path of contact sync: one durable version bump, then one publish after commit.
+
+``request_sync`` bumps ``UserSyncState.version`` in the caller's transaction, so a
+pending sync is recorded exactly when the user's change is committed. One on_commit
+callback per transaction (per savepoint level) publishes one task per user; a rollback
+discards both the bump and the callback. A broker outage costs a bounded, logged
+publish failure: the row stays pending and ``sweep_pending_syncs`` enqueues it later.
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-def request_sync(user: Any) -> None:
-    """Ask for ``user`` to be synced to Meisa after the current transaction commits."""
-    raise NotImplementedError("contact sync lands with issue #3")
+from django_meisa import conf
+from django_meisa.models import UserSyncState
+
+logger = logging.getLogger("django_meisa.enqueue")
+
+
+def request_sync(user: Any, *, created: bool = False, using: str | None = None) -> None:
+    """Sync ``user`` (a user or its primary key) to Meisa once the transaction commits.
+
+    Called by the receivers and by site code after changes Django sends no signal for
+    (``QuerySet.update()``, raw SQL). ``created`` sends the first sync with source
+    "signup". Costs one SQL statement per user per transaction (repeat calls cost
+    none) and never raises for broker trouble. Does nothing when ``ENABLED`` is False.
+    """
+    if not conf.get_setting("ENABLED"):
+        return
+    pk = getattr(user, "pk", user)
+    if pk is None:
+        return
+    using = using or router.db_for_write(UserSyncState)
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        bump_version(pk, created=created, using=using)
+        publish_syncs([pk])
+        return
+    batches = open_batches(connection)
+    if any(batch.covers(pk, created) for batch in batches):
+        return
+    bump_version(pk, created=created, using=using)
+    batch_for_savepoint(connection, batches, using).add(pk, created)
+
+
+class MeisaSyncBatch:
+    """The on_commit callback publishing the syncs requested at one savepoint level.
+
+    Batches of one transaction share ``published``, so a user requested at several
+    savepoint levels is still published once. Being an entry of
+    ``connection.run_on_commit`` is what makes the dedupe safe: rolling back a
+    savepoint drops the batch together with the bumps it stands for.
+    """
+
+    def __init__(self, published: set[Any]) -> None:
+        self.requested: dict[Any, bool] = {}
+        self.published = published
+
+    def covers(self, pk: Any, created: bool) -> bool:
+        """True when ``pk`` was already bumped in this batch (with the signup flag if asked)."""
+        return pk in self.requested and (self.requested[pk] or not created)
+
+    def add(self, pk: Any, created: bool) -> None:
+        """Remember that ``pk`` was bumped and must be published on commit."""
+        self.requested[pk] = self.requested.get(pk, False) or created
+
+    def __call__(self) -> None:
+        pks = [pk for pk in self.requested if pk not in self.published]
+        self.published.update(pks)
+        publish_syncs(pks)
+
+
+def open_batches(connection: Any) -> list[MeisaSyncBatch]:
+    """Return this transaction's live batches, in registration order."""
+    return [func for _, func, _ in connection.run_on_commit if isinstance(func, MeisaSyncBatch)]
+
+
+def batch_for_savepoint(
+    connection: Any, batches: list[MeisaSyncBatch], using: str
+) -> MeisaSyncBatch:
+    """Return the batch registered at the current savepoint level, registering one if needed."""
+    here = set(connection.savepoint_ids)
+    for sids, func, _ in connection.run_on_commit:
+        if isinstance(func, MeisaSyncBatch) and sids == here:
+            return func
+    batch = MeisaSyncBatch(batches[0].published if batches else set())
+    transaction.on_commit(batch, using=using, robust=True)
+    return batch
+
+
+def bump_version(pk: Any, *, created: bool, using: str) -> None:
+    """Record a pending sync for ``pk``: ``version += 1`` (creating the row if needed).
+
+    One ``INSERT ... ON CONFLICT DO UPDATE`` on PostgreSQL and SQLite; an ORM update,
+    then create, elsewhere. Runs in the caller's transaction.
+    """
+    connection = connections[using]
+    if connection.vendor in ("postgresql", "sqlite"):
+        upsert_version_row(pk, created=created, connection=connection)
+        return
+    now = timezone.now()
+    if bump_existing_row(pk, created=created, using=using, now=now):
+        return
+    try:
+        with transaction.atomic(using=using):
+            UserSyncState.objects.using(using).create(
+                user_id=pk, version=1, signup_pending=created, requested_at=now, pending_since=now
+            )
+    except IntegrityError:
+        bump_existing_row(pk, created=created, using=using, now=now)
+
+
+def upsert_version_row(pk: Any, *, created: bool, connection: Any) -> None:
+    """Bump the version with one ``INSERT ... ON CONFLICT (user_id) DO UPDATE``."""
+    qn = connection.ops.quote_name
+    table = qn(UserSyncState._meta.db_table)
+    user, version, signup, requested, pending = (
+        qn(column_of(name))
+        for name in ("user", "version", "signup_pending", "requested_at", "pending_since")
+    )
+    # Only quoted identifiers from the model's metadata are formatted in; values are params.
+    sql = (
+        f"INSERT INTO {table} ({user}, {version}, {signup}, {requested}, {pending}) "  # noqa: S608
+        f"VALUES (%s, 1, %s, %s, %s) ON CONFLICT ({user}) DO UPDATE SET "
+        f"{version} = {table}.{version} + 1, "
+        f"{signup} = ({table}.{signup} OR EXCLUDED.{signup}), "
+        f"{requested} = EXCLUDED.{requested}, "
+        f"{pending} = COALESCE({table}.{pending}, EXCLUDED.{pending})"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk, created, now, now])
+
+
+def column_of(name: str) -> str:
+    """Return the database column of ``UserSyncState`` field ``name``."""
+    field = UserSyncState._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return str(field.column)
+
+
+def bump_existing_row(pk: Any, *, created: bool, using: str, now: Any) -> bool:
+    """ORM fallback: bump an existing row; False when the user has no row yet."""
+    fields: dict[str, Any] = {
+        "version": F("version") + 1,
+        "requested_at": now,
+        "pending_since": Coalesce(F("pending_since"), Value(now)),
+    }
+    if created:
+        fields["signup_pending"] = True
+    return bool(UserSyncState.objects.using(using).filter(user_id=pk).update(**fields))
+
+
+def publish_syncs(pks: Iterable[Any]) -> None:
+    """Publish one ``sync_contact`` task per primary key, never raising.
+
+    Publishing is bounded by ``MEISA["ENQUEUE_MAX_RETRIES"]`` short retries. On failure
+    the remaining users are not tried (the broker is down for them too); their rows
+    stay pending for the sweep, and one WARNING names the user pks only.
+    """
+    from django_meisa.tasks import sync_contact
+
+    pks = list(pks)
+    policy = {
+        "max_retries": int(conf.get_setting("ENQUEUE_MAX_RETRIES")),
+        "interval_start": 0,
+        "interval_step": 0.1,
+        "interval_max": 0.2,
+    }
+    for index, pk in enumerate(pks):
+        problem = publish_one(sync_contact, pk, policy)
+        if problem:
+            logger.warning(
+                "Could not enqueue the Meisa sync of user pk(s) %s (%s); they stay pending "
+                "and the sweep will enqueue them",
+                ", ".join(str(p) for p in pks[index:]),
+                problem,
+            )
+            return
+
+
+def publish_one(task: Any, pk: Any, policy: dict[str, Any]) -> str | None:
+    """Publish one sync task; return the error's type name on failure, else None."""
+    try:
+        task.apply_async((task_pk(pk),), retry=True, retry_policy=policy)
+    except Exception as err:
+        # The exception's text may hold the broker URL (with its password): type only.
+        return type(err).__name__
+    return None
+
+
+def task_pk(pk: Any) -> Any:
+    """Return ``pk`` in a form every Celery serializer carries (UUIDs become strings)."""
+    return str(pk) if isinstance(pk, uuid.UUID) else pk

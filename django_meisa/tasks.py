@@ -1,3 +1,75 @@
 """Celery tasks: thin wrappers that pass primary keys to the plain functions doing the work."""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.exceptions import MaxRetriesExceededError
+
+from django_meisa import conf
+from django_meisa.exceptions import MeisaConfigurationError, MeisaError
+
+logger = logging.getLogger("django_meisa.tasks")
+
+
+# Contact sync ------------------------------------------------------------------------
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def sync_contact(self: Any, user_pk: Any) -> None:
+    """Sync one user to Meisa (``sync.sync_contact_now``); the args carry the pk only.
+
+    Retries connection errors, timeouts, 5xx, 429 and a held lease with backoff and
+    jitter, at most ``SYNC_MAX_RETRIES`` times; then the row stays pending for the sweep.
+    Permanent failures are recorded by ``sync_contact_now`` and not retried.
+    """
+    from django_meisa.backoff import busy_countdown, retry_countdown
+    from django_meisa.sync import sync_contact_now
+
+    try:
+        outcome = sync_contact_now(user_pk)
+    except MeisaConfigurationError as err:
+        # Every user fails the same way until the settings are fixed; the sweep resumes.
+        logger.error("Meisa sync of user pk=%s skipped: %s", user_pk, err)
+        return
+    except MeisaError as err:
+        if not err.retryable:
+            raise
+        retry_sync(self, user_pk, retry_countdown(err, self.request.retries), err)
+        return
+    if outcome.result == "busy":
+        retry_sync(self, user_pk, busy_countdown(outcome.retry_in), None)
+
+
+def retry_sync(task: Any, user_pk: Any, countdown: float, err: MeisaError | None) -> None:
+    """Schedule ``task`` again in ``countdown`` seconds, or leave the user to the sweep.
+
+    Called by ``sync_contact``. Raises celery's ``Retry`` (that is how a retry is
+    scheduled); when retries are exhausted, logs a WARNING and sends
+    ``contact_sync_failed`` with ``retryable=True``.
+    """
+    from django_meisa.signals import contact_sync_failed
+    from django_meisa.sync import send_robust
+
+    try:
+        raise task.retry(countdown=countdown, max_retries=int(conf.get_setting("SYNC_MAX_RETRIES")))
+    except MaxRetriesExceededError:
+        logger.warning(
+            "Meisa sync of user pk=%s gave up after %d retries (%s); it stays pending for "
+            "the sweep",
+            user_pk,
+            task.request.retries,
+            type(err).__name__ if err else "lease held",
+        )
+        if err is not None:
+            send_robust(contact_sync_failed, user_pk=user_pk, error=err, retryable=True)
+
+
+@shared_task(ignore_result=True)
+def sweep_pending_syncs() -> int:
+    """Periodic: re-enqueue contact syncs left pending (see ``sweep.sweep_pending_syncs``)."""
+    from django_meisa.sweep import sweep_pending_syncs as sweep
+
+    return sweep()

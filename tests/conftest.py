@@ -2,4 +2,38 @@
 
 from __future__ import annotations
 
+import pytest
+
 pytest_plugins = ["django_meisa.testing.pytest_plugin"]
+
+
+@pytest.fixture(scope="module")
+def celery_app_for_tests():
+    """The test Celery app (memory transport, from ``CELERY_*`` Django settings)."""
+    from tests.celery_app import app
+
+    app.set_current()
+    return app
+
+
+@pytest.fixture(scope="module")
+def celery_worker_threads(celery_app_for_tests, django_db_blocker):
+    """A REAL in-process Celery worker: 2 threads consuming the memory broker.
+
+    Module-scoped (starting a worker takes a moment). Tests using it also need
+    ``transactional_db`` so that the worker threads see committed rows.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    with (
+        django_db_blocker.unblock(),
+        start_worker(
+            celery_app_for_tests,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            shutdown_timeout=10,
+            loglevel="WARNING",
+        ) as worker,
+    ):
+        yield worker

@@ -1,0 +1,131 @@
+"""Signal receivers that turn user changes, logins and trigger models into sync requests."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
+
+from django_meisa import conf
+from django_meisa.enqueue import request_sync
+
+
+def connect_receivers() -> None:
+    """Connect the sync receivers. Called once by ``MeisaConfig.ready()``.
+
+    The trigger receivers listen to every model and look ``SYNC_TRIGGERS`` up at call
+    time, so the setting can change (e.g. under ``override_settings``) without reconnecting.
+    """
+    post_save.connect(user_saved, sender=get_user_model(), dispatch_uid="django_meisa.user_saved")
+    user_logged_in.connect(user_logged_in_receiver, dispatch_uid="django_meisa.user_logged_in")
+    post_save.connect(trigger_saved, dispatch_uid="django_meisa.trigger_saved")
+    post_delete.connect(trigger_deleted, dispatch_uid="django_meisa.trigger_deleted")
+
+
+def user_saved(
+    sender: Any,
+    instance: Any,
+    created: bool = False,
+    raw: bool = False,
+    update_fields: Any = None,
+    using: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """post_save of the user model: a save, a signup, or the ``last_login`` save of a login.
+
+    ``update_last_login`` saves with ``update_fields=["last_login"]``: that save stands
+    for the login (``SYNC_ON_LOGIN``), so a login requests exactly one sync.
+    """
+    if raw:
+        return
+    if update_fields is not None and set(update_fields) == {"last_login"}:
+        if conf.get_setting("SYNC_ON_LOGIN"):
+            request_sync(instance, using=using)
+        return
+    if conf.get_setting("SYNC_ON_SAVE"):
+        request_sync(instance, created=created, using=using)
+
+
+def user_logged_in_receiver(sender: Any, user: Any = None, **kwargs: Any) -> None:
+    """``user_logged_in``: request a sync unless Django's own last_login save does it."""
+    if user is None or not conf.get_setting("SYNC_ON_LOGIN") or last_login_is_saved():
+        return
+    request_sync(user)
+
+
+def last_login_is_saved() -> bool:
+    """True when django.contrib.auth's ``update_last_login`` runs on login (its default)."""
+    return any(entry[0][0] == "update_last_login" for entry in user_logged_in.receivers)
+
+
+def trigger_saved(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """post_save of any model: sync the user of a ``SYNC_TRIGGERS`` model's instance."""
+    path = trigger_path(sender)
+    if raw or path is None:
+        return
+    pk = trigger_user_pk(instance, path)
+    if pk is not None:
+        request_sync(pk, using=kwargs.get("using"))
+
+
+def trigger_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_delete of any model: sync the user of a deleted ``SYNC_TRIGGERS`` instance.
+
+    Deferred to after the commit: the user may be deleted by the same cascade, and a
+    state row written for a user about to vanish would break the delete.
+    """
+    path = trigger_path(sender)
+    if path is None:
+        return
+    pk = trigger_user_pk(instance, path)
+    if pk is not None:
+        transaction.on_commit(partial(request_sync_if_user_exists, pk), robust=True)
+
+
+def request_sync_if_user_exists(pk: Any) -> None:
+    """Request a sync for ``pk`` if that user still exists (after a trigger's delete)."""
+    if get_user_model()._default_manager.filter(pk=pk).exists():
+        request_sync(pk)
+
+
+def trigger_path(model: Any) -> str | None:
+    """Return the user attribute path configured for ``model`` in SYNC_TRIGGERS, or None."""
+    triggers = conf.get_setting("SYNC_TRIGGERS")
+    if not triggers or not hasattr(model, "_meta"):
+        return None
+    path = triggers.get(model._meta.label) or triggers.get(model._meta.label_lower)
+    return path if isinstance(path, str) and path else None
+
+
+def trigger_user_pk(instance: Any, path: str) -> Any:
+    """Follow ``path`` from ``instance`` to its user and return the user's pk, or None.
+
+    The last hop reads a foreign key's id without loading the user.
+    """
+    *hops, last = path.split(".")
+    target = instance
+    try:
+        for hop in hops:
+            target = getattr(target, hop)
+            if target is None:
+                return None
+        field = field_named(target, last)
+        if isinstance(field, models.ForeignKey):
+            return getattr(target, field.attname)
+        user = getattr(target, last)
+    except ObjectDoesNotExist:
+        return None
+    return getattr(user, "pk", None)
+
+
+def field_named(obj: Any, name: str) -> Any:
+    """Return the model field ``name`` of ``obj``, or None."""
+    try:
+        return obj._meta.get_field(name)
+    except Exception:
+        return None

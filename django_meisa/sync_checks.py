@@ -1,0 +1,200 @@
+"""System checks for the contact sync settings (meisa.E010-E019, meisa.W010-W019)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.checks import CheckMessage, Error, Warning
+from django.core.exceptions import FieldDoesNotExist
+
+from django_meisa import conf
+from django_meisa.exceptions import MeisaMappingError
+from django_meisa.mapping import classify_spec, load_callable
+
+_PATH_HINT = (
+    "Use an attribute path on the user model (a field, relation or property, e.g. "
+    '"profile.plan"), or the dotted path of a callable taking the user.'
+)
+
+
+def contact_sync_messages() -> list[CheckMessage]:
+    """Return every problem found in the contact sync settings, naming the bad entry."""
+    user_model = get_user_model()
+    return [
+        *custom_field_messages(user_model),
+        *callable_messages("TAG_NAMES", "meisa.E012"),
+        *callable_messages("MAPPER", "meisa.E013"),
+        *attribute_setting_messages(user_model),
+        *trigger_messages(user_model),
+        *number_messages(),
+        *mapper_overlap_messages(),
+    ]
+
+
+def custom_field_messages(user_model: type) -> list[CheckMessage]:
+    """E010 for a CUSTOM_FIELDS that is not a dict; E011 for each unusable entry."""
+    fields = conf.get_setting("CUSTOM_FIELDS")
+    if not isinstance(fields, dict):
+        return [Error('MEISA["CUSTOM_FIELDS"] must be a dict.', id="meisa.E010")]
+    messages: list[CheckMessage] = []
+    for name, spec in fields.items():
+        entry = f'MEISA["CUSTOM_FIELDS"][{name!r}]'
+        if not isinstance(name, str) or not name:
+            messages.append(Error(f"{entry}: keys must be non-empty strings.", id="meisa.E010"))
+            continue
+        problem = spec_problem(spec, user_model)
+        if problem:
+            messages.append(Error(f"{entry} {problem}.", hint=_PATH_HINT, id="meisa.E011"))
+    return messages
+
+
+def spec_problem(spec: Any, user_model: type) -> str | None:
+    """Return why ``spec`` cannot be evaluated for ``user_model``, or None."""
+    try:
+        kind, target = classify_spec(spec, user_model)
+        if kind == "callable":
+            load_callable(target, "")
+            return None
+    except MeisaMappingError as err:
+        return str(err).strip() or "is not usable"
+    return path_problem(user_model, target)
+
+
+def path_problem(model: type, path: str) -> str | None:
+    """Walk ``path`` through model relations; return the first unknown segment, or None.
+
+    Stops checking at a non-relation (a property or plain field): its attributes are
+    only known at run time.
+    """
+    current: Any = model
+    for segment in path.split("."):
+        if not hasattr(current, segment):
+            return f"({path!r}): {current.__name__} has no attribute {segment!r}"
+        try:
+            field = current._meta.get_field(segment)
+        except (FieldDoesNotExist, AttributeError):
+            return None
+        if not field.is_relation or field.related_model is None:
+            return None
+        current = field.related_model
+    return None
+
+
+def callable_messages(setting: str, check_id: str) -> list[CheckMessage]:
+    """An error when ``MEISA[setting]`` is set but does not import to a callable."""
+    path = conf.get_setting(setting)
+    if not path:
+        return []
+    try:
+        load_callable(path, f'MEISA["{setting}"] ({path!r})')
+    except MeisaMappingError as err:
+        return [Error(f"{err}.", hint="Use the dotted path of a callable(user).", id=check_id)]
+    return []
+
+
+def attribute_setting_messages(user_model: type) -> list[CheckMessage]:
+    """E014 for an EXTERNAL_ID_FIELD / FIRST_NAME_FIELD / LAST_NAME_FIELD the user lacks."""
+    messages: list[CheckMessage] = []
+    for setting in ("EXTERNAL_ID_FIELD", "FIRST_NAME_FIELD", "LAST_NAME_FIELD"):
+        path = conf.get_setting(setting)
+        if not path or path == conf.DEFAULTS[setting]:
+            continue  # The defaults adapt to custom user models at run time.
+        problem = path_problem(user_model, path) if isinstance(path, str) else "is not a string"
+        if problem:
+            messages.append(
+                Error(
+                    f'MEISA["{setting}"] {problem}.',
+                    hint="Use an attribute path on the user model, or None.",
+                    id="meisa.E014",
+                )
+            )
+    return messages
+
+
+def trigger_messages(user_model: type) -> list[CheckMessage]:
+    """E015 for an unknown SYNC_TRIGGERS model; E016 for a path that does not reach a user."""
+    triggers = conf.get_setting("SYNC_TRIGGERS")
+    if not isinstance(triggers, dict):
+        return [Error('MEISA["SYNC_TRIGGERS"] must be a dict.', id="meisa.E015")]
+    messages: list[CheckMessage] = []
+    for label, path in triggers.items():
+        entry = f'MEISA["SYNC_TRIGGERS"][{label!r}]'
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError, TypeError):
+            hint = 'Use "app_label.ModelName", e.g. "billing.Subscription".'
+            messages.append(Error(f"{entry}: no such model.", hint=hint, id="meisa.E015"))
+            continue
+        problem = trigger_path_problem(model, path, user_model)
+        if problem:
+            hint = 'The value is the attribute path from the model to its user, e.g. "user".'
+            messages.append(Error(f"{entry} {problem}.", hint=hint, id="meisa.E016"))
+    return messages
+
+
+def trigger_path_problem(model: type, path: Any, user_model: type) -> str | None:
+    """Return why ``path`` does not lead from ``model`` to a user, or None."""
+    if not isinstance(path, str) or not path:
+        return "must be an attribute path string"
+    problem = path_problem(model, path)
+    if problem:
+        return problem
+    current: Any = model
+    for segment in path.split("."):
+        current = related_model_of(current, segment)
+        if current is None:
+            return None  # A property or plain field: checked at run time.
+    if current is not None and current is not user_model:
+        return f"({path!r}) leads to {current.__name__}, not the user model"
+    return None
+
+
+def related_model_of(model: Any, name: str) -> Any:
+    """Return the model that relation ``name`` of ``model`` leads to, or None."""
+    try:
+        return model._meta.get_field(name).related_model
+    except (FieldDoesNotExist, AttributeError):
+        return None
+
+
+def number_messages() -> list[CheckMessage]:
+    """E017 for retry, sweep and lease settings that are not positive numbers."""
+    names = (
+        "SYNC_MAX_RETRIES",
+        "SYNC_RETRY_BACKOFF",
+        "SYNC_RETRY_BACKOFF_MAX",
+        "SYNC_RETRY_AFTER_MAX",
+        "SWEEP_AFTER",
+        "SWEEP_BATCH_SIZE",
+        "ENQUEUE_MAX_RETRIES",
+        "SYNC_LEASE_TIMEOUT",
+    )
+    messages: list[CheckMessage] = []
+    for name in names:
+        value = conf.get_setting(name)
+        if value is None and name == "SYNC_LEASE_TIMEOUT":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            messages.append(
+                Error(f'MEISA["{name}"] is {value!r}.', hint="Use a number >= 0.", id="meisa.E017")
+            )
+    return messages
+
+
+def mapper_overlap_messages() -> list[CheckMessage]:
+    """W010 when MAPPER is set together with settings it makes unused."""
+    if not conf.get_setting("MAPPER"):
+        return []
+    ignored = [name for name in ("CUSTOM_FIELDS", "TAG_NAMES") if conf.get_setting(name)]
+    if not ignored:
+        return []
+    names = ", ".join(f'MEISA["{name}"]' for name in ignored)
+    return [
+        Warning(
+            f'MEISA["MAPPER"] is set, so {names} is ignored.',
+            hint="Call django_meisa.mapping.default_payload(user) from your MAPPER to reuse it.",
+            id="meisa.W010",
+        )
+    ]
