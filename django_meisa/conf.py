@@ -74,6 +74,18 @@ DEFAULTS: dict[str, Any] = {
     "SUPPRESSION_ALLOW_BYPASS": False,
     #: Addresses per lookup query; a send_messages batch costs ceil(n / this) queries.
     "SUPPRESSION_LOOKUP_BATCH_SIZE": 2000,
+    # Backfill: meisa_backfill (backfill/)
+    #: A user field whose recent value means "changed" for --since (e.g. "updated_at"),
+    #: on top of date_joined, last_login and the sync state's requested_at.
+    "BACKFILL_CHANGED_FIELD": None,
+    #: Relations to join when loading users for the mapper; None derives them from the
+    #: attribute paths in CUSTOM_FIELDS (set it for a custom MAPPER).
+    "BACKFILL_SELECT_RELATED": None,
+    #: Seconds a backfill holds a chunk (its users' sync leases, a worker's claim).
+    "BACKFILL_LEASE_TIMEOUT": 600,
+    #: Cache alias shared by all Celery workers, for --rate across workers in --enqueue
+    #: mode (e.g. a Redis cache); None limits each worker process on its own.
+    "BACKFILL_RATE_LIMIT_CACHE": None,
 }
 
 UNSET: Any = object()
