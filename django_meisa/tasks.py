@@ -73,3 +73,22 @@ def sweep_pending_syncs() -> int:
     from django_meisa.sweep import sweep_pending_syncs as sweep
 
     return sweep()
+
+
+# Backfill ----------------------------------------------------------------------------
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def backfill_chunk(self: Any, run_id: int, chunk_id: int) -> str:
+    """Sync one chunk of a ``meisa_backfill --enqueue`` run (``backfill.worker.run_chunk``).
+
+    The args are ids only. Per-user retries (5xx, timeouts, 429 pauses shared through
+    ``MEISA["BACKFILL_RATE_LIMIT_CACHE"]``) happen inside. When another worker holds the
+    chunk (a redelivered message), retries once its claim has expired.
+    """
+    from django_meisa.backfill.worker import BUSY, claim_remaining, run_chunk
+
+    outcome = run_chunk(run_id, chunk_id)
+    if outcome == BUSY:
+        raise self.retry(countdown=claim_remaining(chunk_id) + 1, max_retries=3)
+    return outcome

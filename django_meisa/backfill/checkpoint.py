@@ -1,0 +1,118 @@
+"""The backfill checkpoint in the database: runs, chunks claimed and finished, failures.
+
+A run's selection advances by chunks (contiguous primary-key ranges). A chunk's counts
+and failures are written in the same transaction that marks it done, so the totals of
+an interrupted or crashed run are exact, and ``--resume`` redoes only unfinished chunks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from django_meisa.backfill.report import OUTCOMES, MeisaBackfillCounts
+from django_meisa.models import BackfillChunk, BackfillFailure, BackfillRun
+
+
+def start_run(mode: str, options: dict[str, Any]) -> BackfillRun:
+    """Create and return a new run in the ``running`` state."""
+    return BackfillRun.objects.create(mode=mode, options=options)
+
+
+def resumable_run(run_id: int | None = None) -> BackfillRun | None:
+    """Return run ``run_id``, or the latest run that did not finish; None if there is none."""
+    runs = BackfillRun.objects.exclude(status=BackfillRun.Status.FINISHED)
+    if run_id is not None:
+        return BackfillRun.objects.filter(pk=run_id).first()
+    return runs.order_by("-pk").first()
+
+
+def set_status(run: BackfillRun, status: Any) -> None:
+    """Record ``status`` on ``run`` (and the finish time when it is ``finished``)."""
+    run.status = status
+    run.finished_at = timezone.now() if status == BackfillRun.Status.FINISHED else None
+    run.save(update_fields=["status", "finished_at"])
+
+
+def add_chunk(run: BackfillRun, pks: list[Any]) -> BackfillChunk:
+    """Record the next chunk of selected users and advance the run's selection cursor."""
+    with transaction.atomic():
+        chunk = BackfillChunk.objects.create(
+            run=run, first_pk=str(pks[0]), last_pk=str(pks[-1]), size=len(pks)
+        )
+        run.cursor_pk = str(pks[-1])
+        run.save(update_fields=["cursor_pk"])
+    return chunk
+
+
+def mark_selection_done(run: BackfillRun) -> None:
+    """Record that every selected user is in a chunk now."""
+    run.selection_done = True
+    run.save(update_fields=["selection_done"])
+
+
+def unfinished_chunks(run: BackfillRun) -> Iterator[BackfillChunk]:
+    """Yield the run's chunks that are not done, in primary-key order."""
+    pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).order_by("pk")
+    yield from pending.iterator(chunk_size=500)
+
+
+def claim_chunk(chunk_id: int, seconds: float) -> bool:
+    """Claim a pending chunk for ``seconds``; False when it is done or claimed by another.
+
+    A compare-and-set ``UPDATE``, so two Celery workers given the same chunk (a resumed
+    run re-dispatches unfinished chunks) never both process it.
+    """
+    now = timezone.now()
+    claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    rows = BackfillChunk.objects.filter(pk=chunk_id, status=BackfillChunk.Status.PENDING)
+    until = now + dt.timedelta(seconds=seconds)
+    return bool(rows.filter(claimable).update(claimed_until=until))
+
+
+def release_chunk(chunk_id: int) -> None:
+    """Give up the claim on an unfinished chunk, so a resume can take it at once."""
+    BackfillChunk.objects.filter(pk=chunk_id).update(claimed_until=None)
+
+
+def complete_chunk(
+    chunk: BackfillChunk, counts: MeisaBackfillCounts, failures: list[tuple[str, str]]
+) -> None:
+    """Mark ``chunk`` done with its ``counts`` and ``(user_pk, reason)`` failures, atomically."""
+    with transaction.atomic():
+        BackfillFailure.objects.bulk_create(
+            [BackfillFailure(run_id=chunk.run_id, user_pk=pk, reason=why) for pk, why in failures],
+            update_conflicts=True,
+            unique_fields=["run", "user_pk"],
+            update_fields=["reason"],
+        )
+        BackfillChunk.objects.filter(pk=chunk.pk).update(
+            status=BackfillChunk.Status.DONE,
+            claimed_until=None,
+            finished_at=timezone.now(),
+            **counts.as_dict(),
+        )
+
+
+def run_counts(run: BackfillRun) -> MeisaBackfillCounts:
+    """Return the summed counts of the run's finished chunks."""
+    done = run.chunks.filter(status=BackfillChunk.Status.DONE)
+    sums = done.aggregate(**{name: Sum(name) for name in OUTCOMES})
+    return MeisaBackfillCounts(**{name: sums[name] or 0 for name in OUTCOMES})
+
+
+def chunk_progress(run: BackfillRun) -> tuple[int, int]:
+    """Return ``(chunks done, chunks recorded)`` for ``run``."""
+    done = run.chunks.filter(status=BackfillChunk.Status.DONE).count()
+    return done, run.chunks.count()
+
+
+def failure_rows(run: BackfillRun) -> Iterator[tuple[str, str]]:
+    """Yield ``(user_pk, reason)`` for every failed user of ``run``, in pk order of rows."""
+    rows = BackfillFailure.objects.filter(run=run).order_by("pk")
+    yield from rows.values_list("user_pk", "reason").iterator(chunk_size=2000)

@@ -1,0 +1,151 @@
+"""``--inline``: the command itself sends, with sender threads and a pipeline of chunks.
+
+The calling thread selects, leases, maps and records (all database work); the
+sender threads only POST. While the threads send chunk N, the caller prepares chunk
+N+1, so neither side waits on the other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django_meisa.backfill.checkpoint import claim_chunk, complete_chunk, release_chunk
+from django_meisa.backfill.chunk import MeisaBackfillContext, MeisaChunkTracker, prepare_chunk
+from django_meisa.backfill.pool import MeisaSenderPool
+from django_meisa.backfill.progress import MeisaBackfillProgress
+from django_meisa.backfill.report import MeisaBackfillCounts
+from django_meisa.exceptions import MeisaError
+from django_meisa.models import BackfillChunk
+
+#: Seconds between writes of results to the state rows while a chunk is sending: the
+#: most a hard crash (SIGKILL) can lose, and so what ``--resume`` might send again.
+FLUSH_INTERVAL = 0.05
+
+
+@dataclass
+class _Flight:
+    chunk: BackfillChunk
+    tracker: MeisaChunkTracker | None = None
+    counts: MeisaBackfillCounts = field(default_factory=MeisaBackfillCounts)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+class MeisaInlineRunner:
+    """Runs chunks through a ``MeisaSenderPool``, ``max_in_flight`` chunks at a time.
+
+    Stops taking new chunks when ``pool.stop`` is set (Ctrl-C) or a fatal error (a
+    bad API key) comes back; chunks in flight are recorded as far as they got and
+    left pending for ``--resume``.
+    """
+
+    def __init__(
+        self,
+        ctx: MeisaBackfillContext,
+        *,
+        pool: MeisaSenderPool,
+        progress: MeisaBackfillProgress,
+        claim_seconds: float,
+        max_in_flight: int = 2,
+    ) -> None:
+        self.ctx = ctx
+        self.pool = pool
+        self.progress = progress
+        self.claim_seconds = claim_seconds
+        self.max_in_flight = max_in_flight
+        self.flights: dict[int, _Flight] = {}
+        self.closed = MeisaBackfillCounts()
+        self.fatal: MeisaError | None = None
+        self.unfinished = 0
+        self._flushed_at = time.monotonic()
+
+    @property
+    def stopping(self) -> bool:
+        """True once the run should take no new chunk."""
+        return self.pool.stop.is_set() or self.fatal is not None
+
+    def run(self, chunks: Iterable[tuple[BackfillChunk, list[Any]]]) -> None:
+        """Process ``(chunk, user pks)`` pairs until done or stopped, then drain."""
+        for chunk, pks in chunks:
+            if self.stopping:
+                break
+            if claim_chunk(chunk.pk, self.claim_seconds):
+                self.start(chunk, pks)
+            while len(self.flights) >= self.max_in_flight and not self.stopping:
+                self.pump()
+        self.drain()
+
+    def drain(self) -> None:
+        """Wait for every chunk in flight to get all its results, and record them."""
+        while self.flights:
+            self.pump()
+        self.progress.update(self.live_counts(), force=True)
+
+    def start(self, chunk: BackfillChunk, pks: list[Any]) -> None:
+        """Put ``chunk`` in flight: prepare it and queue its upserts."""
+        flight = _Flight(chunk)
+        self.flights[chunk.pk] = flight
+        self.begin_round(flight, pks)
+
+    def begin_round(self, flight: _Flight, pks: list[Any]) -> None:
+        """Lease and map ``pks`` (all of a chunk, or users whose lease ran out) and send."""
+        prepared = prepare_chunk(pks, self.ctx)
+        flight.tracker = MeisaChunkTracker(prepared, self.ctx)
+        for job in prepared.jobs:
+            self.pool.submit((flight.chunk.pk, job.user_pk), job.payload, prepared.send_deadline)
+        if flight.tracker.done:
+            self.end_round(flight)
+
+    def pump(self) -> None:
+        """Apply the results ready now; close finished rounds; flush; show progress."""
+        for key, result in self.pool.collect(timeout=0.1):
+            chunk_pk, user_pk = cast("tuple[int, Any]", key)
+            flight = self.flights.get(chunk_pk)
+            if flight is not None and flight.tracker is not None:
+                flight.tracker.apply(user_pk, result)
+            if result.fatal is not None and self.fatal is None:
+                self.fatal = result.fatal
+                self.pool.stop.set()
+        for flight in list(self.flights.values()):
+            if flight.tracker is not None and flight.tracker.done:
+                self.end_round(flight)
+        self.flush()
+        self.progress.update(self.live_counts())
+
+    def flush(self) -> None:
+        """Write applied results to the state rows every ``FLUSH_INTERVAL`` seconds."""
+        if time.monotonic() - self._flushed_at < FLUSH_INTERVAL:
+            return
+        for flight in self.flights.values():
+            if flight.tracker is not None:
+                flight.tracker.flush()
+        self._flushed_at = time.monotonic()
+
+    def end_round(self, flight: _Flight) -> None:
+        """Close a round; redo users whose lease ran out; complete or release the chunk."""
+        assert flight.tracker is not None
+        outcome = flight.tracker.close()
+        flight.tracker = None
+        flight.counts.add(outcome.counts)
+        flight.failures.extend(outcome.failures)
+        self.closed.add(outcome.counts)
+        if outcome.redo and not self.stopping:
+            self.begin_round(flight, outcome.redo)
+            return
+        del self.flights[flight.chunk.pk]
+        if outcome.complete:
+            complete_chunk(flight.chunk, flight.counts, flight.failures)
+        else:
+            self.unfinished += 1
+            release_chunk(flight.chunk.pk)
+
+    def live_counts(self) -> MeisaBackfillCounts:
+        """This session's counts so far, including rounds still sending."""
+        counts = MeisaBackfillCounts()
+        counts.add(self.closed)
+        for flight in self.flights.values():
+            if flight.tracker is not None:
+                counts.add(flight.tracker.outcome.counts)
+        return counts

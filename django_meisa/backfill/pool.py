@@ -1,0 +1,101 @@
+"""Sender threads for an inline backfill: each owns one keep-alive MeisaClient.
+
+Only the HTTP calls run in these threads. The database work (selection, mapping,
+recording) stays in the calling thread, so the backfill uses one database connection
+and never fights SQLite's locks or leaks connections from threads.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from django_meisa.backfill.ratelimit import MeisaRateLimiter
+from django_meisa.backfill.sender import MeisaRetryPolicy, SendResult, send_upsert
+from django_meisa.client import MeisaClient
+
+_STOP = object()
+
+
+class MeisaSenderPool:
+    """``concurrency`` threads sending upserts; results come back through ``collect()``.
+
+    ``submit()`` blocks when ``backlog`` jobs are waiting, which bounds memory. After
+    ``stop`` is set (Ctrl-C), queued jobs come back ``not_sent`` without a request,
+    and requests in flight finish (a request is never cut in half).
+    """
+
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        limiter: MeisaRateLimiter,
+        policy: MeisaRetryPolicy,
+        client_factory: Callable[[], MeisaClient] = MeisaClient,
+        backlog: int = 1000,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.limiter = limiter
+        self.policy = policy
+        self.client_factory = client_factory
+        self.stop = stop or threading.Event()
+        self._jobs: queue.Queue[Any] = queue.Queue(maxsize=backlog)
+        self._results: queue.Queue[tuple[Hashable, SendResult]] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"meisa-backfill-{i}", daemon=True)
+            for i in range(concurrency)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, key: Hashable, payload: dict[str, Any], deadline: float | None = None) -> None:
+        """Queue ``payload`` for sending; its result comes back under ``key``.
+
+        No request for it starts after ``deadline`` (``time.monotonic()``).
+        """
+        self._jobs.put((key, payload, deadline))
+
+    def collect(self, timeout: float = 0.1) -> list[tuple[Hashable, SendResult]]:
+        """Return the results ready now, waiting up to ``timeout`` for the first one."""
+        try:
+            ready = [self._results.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        # qsize() is a hint, but only this thread takes results, so the items are there.
+        ready.extend(self._results.get_nowait() for _ in range(self._results.qsize()))
+        return ready
+
+    def close(self) -> None:
+        """Stop the threads once the queued jobs are done (or skipped, after ``stop``)."""
+        for _ in self._threads:
+            self._jobs.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self) -> None:
+        client = self.client_factory()
+        try:
+            while (job := self._jobs.get()) is not _STOP:
+                key, payload, deadline = job
+                self._results.put((key, self._send(client, payload, deadline)))
+        finally:
+            client.close()
+
+    def _send(
+        self, client: MeisaClient, payload: dict[str, Any], deadline: float | None
+    ) -> SendResult:
+        if self.stop.is_set():
+            return SendResult(not_sent=True, error="stopped")
+        try:
+            return send_upsert(
+                client,
+                payload,
+                limiter=self.limiter,
+                policy=self.policy,
+                stop=self.stop,
+                deadline=deadline,
+            )
+        except Exception as err:  # a sender thread must never die silently
+            return SendResult(error=f"{type(err).__name__} while sending")

@@ -1,0 +1,114 @@
+"""Send one backfill upsert with the backfill's retry policy: 429 waits, 5xx backs off."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from django_meisa.backfill.ratelimit import MeisaRateLimiter, wait
+from django_meisa.client import MeisaClient
+from django_meisa.exceptions import (
+    MeisaAuthError,
+    MeisaConfigurationError,
+    MeisaError,
+    MeisaRateLimitError,
+    MeisaRedirectError,
+)
+
+#: Errors that will fail every user the same way: the run stops instead of failing all.
+FATAL_ERRORS = (MeisaAuthError, MeisaRedirectError, MeisaConfigurationError)
+
+
+@dataclass(frozen=True)
+class MeisaRetryPolicy:
+    """How hard a backfill tries one user before counting it as failed.
+
+    ``retries`` bounds attempts after a 5xx, timeout, connection error or malformed
+    body, with exponential backoff (``backoff`` * 2**n, capped at ``backoff_max``, full
+    jitter). A 429 is not a failure: every sender pauses for its ``Retry-After``
+    (capped at ``retry_after_max``, ``backoff`` when absent), and the user is tried
+    again, up to ``rate_limit_waits`` times.
+    """
+
+    retries: int = 5
+    backoff: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 300.0
+    rate_limit_waits: int = 1000
+
+    def backoff_for(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based), with full jitter."""
+        ceiling = min(self.backoff_max, self.backoff * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def pause_for(self, err: MeisaRateLimitError) -> float:
+        """Seconds every sender pauses after ``err``: Retry-After, capped."""
+        hint = err.retry_after if err.retry_after is not None else self.backoff
+        return min(max(hint, 0.0), self.retry_after_max)
+
+
+@dataclass
+class SendResult:
+    """What happened to one user's upsert: ``contact`` on success, else ``error``."""
+
+    contact: dict[str, Any] | None = None
+    error: str = ""
+    #: True when the run was stopped before this user's upsert succeeded or failed for
+    #: good: the user is left for ``--resume``.
+    not_sent: bool = False
+    #: The error that should stop the whole run (bad key, redirect).
+    fatal: MeisaError | None = None
+    #: True when the user's lease ran out before a request could start: map it again.
+    expired: bool = False
+    #: The last error, when the user failed (``error`` is its description).
+    exception: MeisaError | None = None
+
+
+def send_upsert(
+    client: MeisaClient,
+    payload: dict[str, Any],
+    *,
+    limiter: MeisaRateLimiter,
+    policy: MeisaRetryPolicy,
+    stop: threading.Event | None = None,
+    deadline: float | None = None,
+) -> SendResult:
+    """Upsert ``payload`` under ``limiter``, retrying per ``policy``.
+
+    Called by the backfill's sender threads and chunk task. Never raises a
+    ``MeisaError``: the outcome, including a fatal one, is in the ``SendResult``.
+    A stop request before the first request returns ``not_sent``; a stop during
+    backoff returns the last error, so the user counts as not synced.
+    """
+    failures = waits = 0
+    while True:
+        if not limiter.acquire(stop):
+            return SendResult(not_sent=True, error="stopped")
+        try:
+            return SendResult(contact=client.upsert_contact(payload))
+        except MeisaRateLimitError as err:
+            waits += 1
+            if waits > policy.rate_limit_waits:
+                return SendResult(error=describe_error(err), exception=err)
+            limiter.pause(policy.pause_for(err))
+        except FATAL_ERRORS as err:
+            return SendResult(error=describe_error(err), fatal=err, exception=err)
+        except MeisaError as err:
+            failures += 1
+            if not err.retryable or failures > policy.retries:
+                return SendResult(error=describe_error(err), exception=err)
+            if not wait(policy.backoff_for(failures), stop):
+                return SendResult(not_sent=True, error="stopped")
+
+
+def describe_error(err: BaseException) -> str:
+    """Return a one-line reason for the failures CSV: the error class and its message.
+
+    django-meisa's error messages carry the method, path and status only, never the
+    key or personal data, so they are safe to write down.
+    """
+    status = getattr(err, "status_code", None)
+    detail = f" (HTTP {status})" if status and str(status) not in str(err) else ""
+    return f"{type(err).__name__}: {err}{detail}"

@@ -1,0 +1,236 @@
+"""``manage.py meisa_backfill``: sync existing users to Meisa once (thin: parse, run, report)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from argparse import ArgumentParser, ArgumentTypeError
+from typing import Any, TextIO, cast
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from django_meisa.backfill import checkpoint
+from django_meisa.backfill.report import MeisaBackfillResult, format_summary, write_failures_csv
+from django_meisa.backfill.run import ENQUEUE, INLINE, MeisaBackfillOptions, run_backfill
+from django_meisa.backfill.selection import MeisaBackfillSelection, read_ids_file, to_pk
+from django_meisa.backfill.sender import MeisaRetryPolicy
+from django_meisa.exceptions import MeisaConfigurationError
+from django_meisa.models import BackfillRun
+
+#: Exit status of an interrupted run (as a shell reports a Ctrl-C'd command).
+INTERRUPTED_EXIT = 130
+
+
+def positive_int(value: str) -> int:
+    """argparse type: an integer of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    """argparse type: a number above 0."""
+    number = float(value)
+    if not number > 0:
+        raise ArgumentTypeError(f"must be above 0, not {value}")
+    return number
+
+
+def since_datetime(value: str) -> dt.datetime:
+    """argparse type: an ISO date or datetime; naive values are in the current time zone."""
+    parsed = parse_datetime(value)
+    if parsed is None:
+        day = parse_date(value)
+        if day is None:
+            raise ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO datetime")
+        parsed = dt.datetime.combine(day, dt.time.min)
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+
+
+class Command(BaseCommand):
+    """Backfill existing users into Meisa; see the README's "Backfill" section."""
+
+    help = (
+        "Sync existing users to Meisa once, with source 'initial_sync'. Resumable "
+        "(--resume), rate-limited (--rate), inline (--inline) or through Celery "
+        "(--enqueue). Exits non-zero when any user failed; call_command raises "
+        "CommandError then."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        """Declare the selection, mode, throughput and reporting options."""
+        sel = parser.add_argument_group("selection (default: every user)")
+        sel.add_argument(
+            "--since",
+            type=since_datetime,
+            metavar="DATE",
+            help="Only users joined or changed since DATE (YYYY-MM-DD or ISO).",
+        )
+        sel.add_argument("--ids", metavar="PK[,PK...]", help="Only these primary keys.")
+        sel.add_argument(
+            "--ids-file",
+            metavar="PATH",
+            help="Only the primary keys in PATH (one per line, or commas).",
+        )
+        sel.add_argument(
+            "--only-unsynced", action="store_true", help="Only users never synced successfully."
+        )
+        sel.add_argument(
+            "--exclude-suppressed",
+            action="store_true",
+            help="Skip users whose email is on the local suppression list.",
+        )
+        sel.add_argument(
+            "--exclude-inactive",
+            action="store_true",
+            help="Skip users with is_active=False (included by default).",
+        )
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument(
+            "--inline",
+            dest="mode",
+            action="store_const",
+            const=INLINE,
+            help="Send from this process (default without a real broker).",
+        )
+        mode.add_argument(
+            "--enqueue",
+            dest="mode",
+            action="store_const",
+            const=ENQUEUE,
+            help="Queue chunks for Celery workers (default with a broker).",
+        )
+        run = parser.add_argument_group("throughput")
+        run.add_argument(
+            "--concurrency",
+            type=positive_int,
+            default=4,
+            help="Sender threads in --inline mode (default 4).",
+        )
+        run.add_argument(
+            "--rate",
+            type=positive_float,
+            metavar="N",
+            help="At most N requests per second across all threads.",
+        )
+        run.add_argument(
+            "--chunk-size",
+            type=positive_int,
+            default=500,
+            help="Users per chunk, checkpoint and Celery task (default 500).",
+        )
+        run.add_argument(
+            "--retries",
+            type=int,
+            default=MeisaRetryPolicy.retries,
+            help="Retries after a 5xx or timeout before a user counts as failed (default 5).",
+        )
+        run.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="With --enqueue, return once the chunks are queued.",
+        )
+        out = parser.add_argument_group("behaviour and reporting")
+        out.add_argument(
+            "--force",
+            action="store_true",
+            help="Send users whose payload is unchanged since their last sync.",
+        )
+        out.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Map and validate every user, report, send nothing.",
+        )
+        out.add_argument(
+            "--resume",
+            nargs="?",
+            const=True,
+            default=False,
+            metavar="RUN",
+            help="Continue the latest unfinished run (or run number RUN).",
+        )
+        out.add_argument(
+            "--failures-csv", metavar="PATH", help="Write each failed user's pk and reason to PATH."
+        )
+        out.add_argument("--progress-interval", type=positive_float, default=10.0,
+                         metavar="SECONDS", help="Seconds between lines off a TTY.")  # fmt: skip
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        """Run the backfill, print the summary, and raise ``CommandError`` on failures."""
+        try:
+            result = run_backfill(
+                self.build_options(opts),
+                stdout=cast(TextIO, self.stdout._out),  # raw stream: the bar draws with \r
+                verbosity=opts["verbosity"],
+                progress_interval=opts["progress_interval"],
+            )
+        except (LookupError, MeisaConfigurationError) as err:
+            raise CommandError(str(err)) from err
+        self.report(result, opts)
+
+    def build_options(self, opts: dict[str, Any]) -> MeisaBackfillOptions:
+        """Turn the parsed arguments into ``MeisaBackfillOptions``."""
+        resume = opts["resume"]
+        if resume is not True and resume is not False:
+            try:
+                resume = int(resume)
+            except ValueError:
+                raise CommandError(f"--resume takes a run number, not {resume!r}") from None
+        return MeisaBackfillOptions(
+            selection=self.build_selection(opts),
+            mode=opts["mode"],
+            chunk_size=opts["chunk_size"],
+            concurrency=opts["concurrency"],
+            rate=opts["rate"],
+            force=opts["force"],
+            dry_run=opts["dry_run"],
+            resume=resume,
+            wait=not opts["no_wait"],
+            policy=MeisaRetryPolicy(retries=max(0, opts["retries"])),
+        )
+
+    def build_selection(self, opts: dict[str, Any]) -> MeisaBackfillSelection:
+        """Turn the selection arguments into a ``MeisaBackfillSelection``."""
+        if opts["ids"] and opts["ids_file"]:
+            raise CommandError("Use --ids or --ids-file, not both.")
+        try:
+            raw_ids = opts["ids"].replace(",", " ").split() if opts["ids"] else None
+            if opts["ids_file"]:
+                raw_ids = read_ids_file(opts["ids_file"])
+            ids = None if raw_ids is None else tuple(to_pk(pk) for pk in raw_ids)
+        except OSError as err:
+            raise CommandError(f"Cannot read --ids-file: {err}") from err
+        except Exception as err:
+            raise CommandError(f"Not a valid user primary key in the ids: {err}") from err
+        return MeisaBackfillSelection(
+            ids=ids,
+            ids_file=opts["ids_file"],
+            since=opts["since"],
+            only_unsynced=opts["only_unsynced"],
+            exclude_inactive=opts["exclude_inactive"],
+            exclude_suppressed=opts["exclude_suppressed"],
+        )
+
+    def report(self, result: MeisaBackfillResult, opts: dict[str, Any]) -> None:
+        """Print the summary, write the CSV, and raise ``CommandError`` unless all went well."""
+        if opts["verbosity"] >= 1:
+            for line in format_summary(result):
+                self.stdout.write(line)
+        if opts["failures_csv"]:
+            run = BackfillRun.objects.get(pk=result.run_id)
+            written = write_failures_csv(opts["failures_csv"], checkpoint.failure_rows(run))
+            if opts["verbosity"] >= 1:
+                self.stdout.write(f"Wrote {written} failed users to {opts['failures_csv']}.")
+        if result.interrupted:
+            raise CommandError(
+                f"Backfill run #{result.run_id} did not finish; continue it with: "
+                f"python manage.py meisa_backfill --resume {result.run_id}",
+                returncode=INTERRUPTED_EXIT,
+            )
+        if result.counts.failed:
+            raise CommandError(
+                f"{result.counts.failed} users failed in backfill run #{result.run_id}"
+                + ("" if opts["failures_csv"] else "; list them with --failures-csv PATH")
+            )
