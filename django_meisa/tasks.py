@@ -75,6 +75,39 @@ def sweep_pending_syncs() -> int:
     return sweep()
 
 
+# Suppression ----------------------------------------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def refresh_suppressed_emails(force: bool = False) -> dict[str, Any]:
+    """Periodic: mirror Meisa's do-not-email list (``suppression.refresh_suppressions``).
+
+    Never retried: a failure is recorded and logged with the table untouched, and the
+    next beat run tries again. Overlapping runs skip (the refresh holds a lease).
+    Returns the counts as a dict, for logs and monitoring.
+    """
+    from django_meisa.suppression import refresh_suppressions
+
+    return refresh_suppressions(force=force).as_dict()
+
+
+def suppression_beat_schedule() -> dict[str, dict[str, Any]]:
+    """Return the beat entry for ``refresh_suppressed_emails``, every
+    ``MEISA["SUPPRESSION_REFRESH_INTERVAL"]`` seconds; merge it into ``beat_schedule``.
+
+    Call it once Django's settings are loaded (e.g. in your Celery app module after
+    ``app.config_from_object``). ``expires`` drops runs that queued up behind an outage.
+    """
+    interval = float(conf.get_setting("SUPPRESSION_REFRESH_INTERVAL"))
+    return {
+        "meisa-refresh-suppressed-emails": {
+            "task": "django_meisa.tasks.refresh_suppressed_emails",
+            "schedule": interval,
+            "options": {"expires": interval},
+        }
+    }
+
+
 # Backfill ----------------------------------------------------------------------------
 
 

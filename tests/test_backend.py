@@ -244,6 +244,7 @@ def table_unreadable():
         cursor.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
 
 
+@pytest.mark.django_db(transaction=True)  # PostgreSQL aborts the transaction on the error
 @pytest.mark.usefixtures("table_unreadable")
 def test_database_down_sends_nothing_and_raises():
     with pytest.raises(MeisaSuppressionUnavailable) as info:
@@ -252,6 +253,7 @@ def test_database_down_sends_nothing_and_raises():
     assert mail.outbox == []
 
 
+@pytest.mark.django_db(transaction=True)  # PostgreSQL aborts the transaction on the error
 @pytest.mark.usefixtures("table_unreadable")
 def test_database_down_with_fail_silently_sends_nothing_and_returns_zero(caplog):
     assert send(msg(["ok@example.com"]), fail_silently=True) == 0
@@ -259,6 +261,7 @@ def test_database_down_with_fail_silently_sends_nothing_and_returns_zero(caplog)
     assert "sending nothing" in caplog.text
 
 
+@pytest.mark.django_db(transaction=True)  # PostgreSQL aborts the transaction on the error
 @pytest.mark.usefixtures("table_unreadable")
 def test_fail_open_sends_unfiltered_and_logs(caplog):
     with meisa(SUPPRESSION_FAIL_OPEN=True):

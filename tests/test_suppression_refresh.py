@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+import responses
+from django.db import DatabaseError
 from django.test import override_settings
 from django.utils import timezone
 
+from django_meisa.addresses import normalize_email
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 from django_meisa.suppression import (
     is_suppressed,
@@ -15,6 +22,7 @@ from django_meisa.suppression import (
     suppress_contact_status,
     suppressed_among,
 )
+from django_meisa.suppression.apply import DiffApplier
 from django_meisa.suppression.lock import acquire_lease, release_lease
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -149,3 +157,204 @@ def test_an_expired_lease_is_taken_over(meisa_fake):
     SuppressionRefreshState.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))
     meisa_fake.add_unsubscribed("a@x.com")
     assert refresh_suppressions().added == 1
+
+
+# Failures leave the table untouched --------------------------------------------------------
+
+
+def seed(meisa_fake: Any, *emails: str) -> set[str]:
+    meisa_fake.add_unsubscribed(*emails)
+    assert refresh_suppressions().ok
+    return {normalize_email(e) for e in emails}
+
+
+@contextmanager
+def meisa_answers(status: int = 200, body: Any = None, raw: bytes | None = None) -> Iterator[None]:
+    """Answer the list endpoint with exactly this, bypassing the fake."""
+    with responses.RequestsMock() as mock:
+        content = raw if raw is not None else json.dumps(body).encode()
+        mock.add(responses.GET, LIST_URL, body=content, status=status)
+        yield
+
+
+LIST_URL = "https://api.meisa.io/api/v1/contacts/api/unsubscribed-emails/"
+
+
+@pytest.mark.parametrize("kind", ["server_error", "timeout", "malformed", "redirect", "rate_limit"])
+def test_a_failed_download_leaves_the_table_untouched_and_is_recorded(meisa_fake, kind, caplog):
+    before = seed(meisa_fake, "a@x.com", "b@x.com")
+    meisa_fake.remove_unsubscribed("a@x.com", "b@x.com")
+    meisa_fake.inject_fault(kind)
+    result = refresh_suppressions()
+    assert result.error
+    assert not result.ok
+    assert emails() == before
+    state = SuppressionRefreshState.load()
+    assert state.last_error == result.error
+    assert state.last_error_at is not None
+    assert "table is unchanged" in caplog.text
+    assert state.lease_owner == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "raw"),
+    [
+        ({"as_of": "2030-01-01T00:00:00Z", "count": 3, "emails": ["c@x.com"]}, None),
+        ({"as_of": "2030-01-01T00:00:00Z", "count": 0, "emails": []}, b"{not json"),
+        ({"as_of": "2030-01-01T00:00:00Z", "count": 1, "emails": "c@x.com"}, None),
+        ({"as_of": "2030-01-01T00:00:00Z", "count": 2, "emails": ["c@x.com", 7]}, None),
+        ({"as_of": "yesterday", "count": 1, "emails": ["c@x.com"]}, None),
+        ({"count": 1, "emails": ["c@x.com"]}, None),
+        ({"as_of": "2030-01-01T00:00:00Z", "count": "1", "emails": ["c@x.com"]}, None),
+        (["c@x.com"], None),
+        (None, b""),
+        (None, b'{"as_of": "2030-01-01T00:00:00Z", "count": 2, "emails": ["c@x.com", '),
+    ],
+)
+def test_a_malformed_or_inconsistent_body_changes_nothing(meisa_fake, body, raw):
+    before = seed(meisa_fake, "a@x.com", "b@x.com")
+    with meisa_answers(body=body, raw=raw):
+        result = refresh_suppressions()
+    assert result.error
+    assert emails() == before
+    assert SuppressionRefreshState.load().last_error
+
+
+def test_an_http_error_status_with_a_valid_looking_body_changes_nothing(meisa_fake):
+    before = seed(meisa_fake, "a@x.com")
+    with meisa_answers(
+        status=503, body={"as_of": "2030-01-01T00:00:00Z", "count": 0, "emails": []}
+    ):
+        assert refresh_suppressions().error
+    assert emails() == before
+
+
+def test_an_older_as_of_is_refused(meisa_fake):
+    before = seed(meisa_fake, "a@x.com", "b@x.com")
+    applied = SuppressionRefreshState.load().as_of
+    older = (applied - dt.timedelta(minutes=1)).isoformat()
+    with meisa_answers(body={"as_of": older, "count": 1, "emails": ["new@x.com"]}):
+        result = refresh_suppressions()
+    assert "older" in (result.error or "")
+    assert emails() == before
+    assert SuppressionRefreshState.load().as_of == applied
+
+
+def test_the_same_as_of_is_accepted(meisa_fake):
+    seed(meisa_fake, "a@x.com")
+    applied = SuppressionRefreshState.load().as_of.isoformat()
+    with meisa_answers(body={"as_of": applied, "count": 2, "emails": ["a@x.com", "n@x.com"]}):
+        assert refresh_suppressions().added == 1
+
+
+def test_a_database_failure_during_apply_rolls_everything_back(meisa_fake, monkeypatch):
+    before = seed(meisa_fake, *[f"u{i}@x.com" for i in range(30)])
+    meisa_fake.remove_unsubscribed("u0@x.com")
+    meisa_fake.add_unsubscribed("new@x.com")
+
+    def explode(self: Any, *args: Any) -> None:
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(DiffApplier, "_remove_or_withhold", explode)
+    result = refresh_suppressions()
+    assert "disk full" in (result.error or "")
+    assert emails() == before  # the insert of new@x.com was rolled back too
+
+
+def test_the_api_key_never_appears_in_errors_or_logs(meisa_fake, caplog):
+    seed(meisa_fake, "a@x.com")
+    meisa_fake.inject_fault("server_error")
+    result = refresh_suppressions()
+    assert "meisa_test_key" not in (result.error or "")
+    assert "meisa_test_key" not in caplog.text
+    assert "meisa_test_key" not in SuppressionRefreshState.load().last_error
+
+
+# The shrink guard --------------------------------------------------------------------------------
+
+
+def test_an_empty_list_withholds_every_deletion(meisa_fake, caplog):
+    before = seed(meisa_fake, "a@x.com", "b@x.com", "c@x.com")
+    meisa_fake.remove_unsubscribed("a@x.com", "b@x.com", "c@x.com")
+    result = refresh_suppressions()
+    assert result.ok
+    assert (result.removed, result.withheld) == (0, 3)
+    assert emails() == before
+    assert "WITHHELD 3" in caplog.text
+    assert SuppressionRefreshState.load().withheld == 3
+
+
+def test_a_mass_shrink_applies_additions_and_withholds_deletions(meisa_fake):
+    listed = [f"u{i}@x.com" for i in range(100)]
+    before = seed(meisa_fake, *listed)
+    meisa_fake.remove_unsubscribed(*listed[:20])  # 20% > 10%, and 20 > 10 rows
+    meisa_fake.add_unsubscribed("new@x.com")
+    result = refresh_suppressions()
+    assert (result.added, result.removed, result.withheld) == (1, 0, 20)
+    assert emails() == before | {"new@x.com"}
+    state = SuppressionRefreshState.load()
+    withheld_row = SuppressedEmail.objects.get(email="u0@x.com")
+    kept_row = SuppressedEmail.objects.get(email="u50@x.com")
+    assert withheld_row.last_confirmed is not None
+    assert withheld_row.last_confirmed_at(state) < state.as_of
+    assert kept_row.last_confirmed is None
+    assert kept_row.last_confirmed_at(state) == state.as_of
+
+
+def test_a_small_shrink_goes_through(meisa_fake):
+    listed = [f"u{i}@x.com" for i in range(100)]
+    seed(meisa_fake, *listed)
+    meisa_fake.remove_unsubscribed(*listed[:5])
+    assert refresh_suppressions().removed == 5
+
+
+def test_below_the_minimum_count_a_large_fraction_goes_through(meisa_fake):
+    seed(meisa_fake, "a@x.com", "b@x.com", "c@x.com")
+    meisa_fake.remove_unsubscribed("a@x.com", "b@x.com")
+    assert refresh_suppressions().removed == 2
+
+
+def test_thresholds_are_settings(meisa_fake):
+    listed = [f"u{i}@x.com" for i in range(100)]
+    seed(meisa_fake, *listed)
+    meisa_fake.remove_unsubscribed(*listed[:5])
+    with meisa_settings(SUPPRESSION_SHRINK_MAX_FRACTION=0.01, SUPPRESSION_SHRINK_MIN_COUNT=2):
+        assert refresh_suppressions().withheld == 5
+
+
+@pytest.mark.parametrize("how", ["argument", "setting"])
+def test_force_applies_withheld_deletions(meisa_fake, how):
+    seed(meisa_fake, "a@x.com", "b@x.com")
+    meisa_fake.remove_unsubscribed("a@x.com", "b@x.com")
+    assert refresh_suppressions().withheld == 2
+    if how == "argument":
+        result = refresh_suppressions(force=True)
+    else:
+        with meisa_settings(SUPPRESSION_FORCE_SHRINK=True):
+            result = refresh_suppressions()
+    assert (result.removed, result.withheld) == (2, 0)
+    assert not emails()
+
+
+def test_withheld_rows_listed_again_are_confirmed_again(meisa_fake):
+    listed = [f"u{i}@x.com" for i in range(50)]
+    seed(meisa_fake, *listed)
+    meisa_fake.remove_unsubscribed(*listed[:20])
+    refresh_suppressions()
+    meisa_fake.add_unsubscribed(*listed[:20])
+    result = refresh_suppressions()
+    assert (result.added, result.removed, result.withheld) == (0, 0, 0)
+    assert not SuppressedEmail.objects.filter(last_confirmed__isnull=False).exists()
+
+
+def test_duplicate_and_case_variant_entries_are_stored_once(meisa_fake):
+    with meisa_answers(
+        body={
+            "as_of": "2030-01-01T00:00:00Z",
+            "count": 4,
+            "emails": ["a@x.com", "A@X.com", " a@x.com", "weird\\tab\n@x.com"],
+        }
+    ):
+        result = refresh_suppressions()
+    assert result.added == 2
+    assert emails() == {"a@x.com", "weird\\tab\n@x.com"}
