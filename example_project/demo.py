@@ -8,6 +8,7 @@ each step and checking it. ``--serve`` then leaves the site and the local Meisa 
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,12 +44,20 @@ class Walkthrough:
         if not ok:
             self.failures.append(text)
 
-    def new_upserts(self):
+    def new_upserts(self, compact=False):
         """Return the upserts Meisa applied since the last call, and print them."""
         upserts = self.fake.upserts
         fresh, self.seen = upserts[self.seen :], len(upserts)
         for body in fresh:
-            self.show_upsert(body)
+            if compact:
+                self.last_sent[body["email"]] = body
+                fields = body.get("custom_fields", {})
+                self.say(
+                    f"Meisa received an upsert for {body['email']}: source={body.get('source')}"
+                    f", plan={fields.get('plan')}, signup_date={fields.get('signup_date')}"
+                )
+            else:
+                self.show_upsert(body)
         return fresh
 
     def show_upsert(self, body):
@@ -180,11 +189,15 @@ def serve(server, web_port, db_path):
     print("   then refresh the suppression list in the admin. Ctrl-C stops everything.\n")
     command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     site = subprocess.Popen(command, cwd=HERE)
+    # Ctrl-C or a SIGTERM stops runserver too, never leaving it orphaned.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         site.wait()
     except KeyboardInterrupt:
         site.terminate()
         site.wait(timeout=10)
+        print("\nStopped the site and the local Meisa.")
 
 
 def main(argv=None):

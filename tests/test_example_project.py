@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -228,4 +229,4 @@ def test_the_demo_runs_green_end_to_end(tmp_path):
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "Every check passed" in run.stdout
     assert "✗" not in run.stdout
-    assert "[local Meisa] POST   /api/v1/contacts/upsert/ -> 200" in run.stdout
+    assert re.search(r"\[local Meisa\] [\d:.]+ POST +/api/v1/contacts/upsert/ -> 200", run.stdout)

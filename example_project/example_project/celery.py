@@ -26,15 +26,11 @@ def add_meisa_schedule(sender, **kwargs):
     Entries of the same name in ``CELERY_BEAT_SCHEDULE`` win, so a settings file can
     retune them (the integration tests shorten both).
     """
-    from django.conf import settings
+    from django_meisa.tasks import suppression_beat_schedule
 
-    refresh_every = settings.MEISA.get("SUPPRESSION_REFRESH_INTERVAL", 900)
     meisa_schedule = {
-        # Mirror Meisa's do-not-email list into SuppressedEmail.
-        "meisa-refresh-suppressions": {
-            "task": "django_meisa.tasks.refresh_suppressed_emails",
-            "schedule": float(refresh_every),
-        },
+        # Mirror Meisa's do-not-email list every MEISA["SUPPRESSION_REFRESH_INTERVAL"] s.
+        **suppression_beat_schedule(),
         # Re-enqueue syncs left pending (broker down at enqueue, retries exhausted).
         "meisa-sweep-pending-syncs": {
             "task": "django_meisa.tasks.sweep_pending_syncs",
