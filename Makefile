@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint types unit integration browser matrix ci bench clean
 
+# Debian/Ubuntu's python3 lacks ensurepip without python3-venv: then make the venv
+# without pip and let the system pip install pip into it.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) \
+		&& $(PYTHON) -m pip --python $(BIN)/python install --quiet pip; }
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
