@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 
 from django_meisa import conf
-from django_meisa.exceptions import MeisaError, MeisaRateLimitError
+from django_meisa.exceptions import MeisaRateLimitError
 
 
-def retry_countdown(err: MeisaError, retries: int) -> float:
+def retry_countdown(err: Exception, retries: int) -> float:
     """Return the seconds to wait before retry number ``retries + 1`` after ``err``.
 
     Exponential (``SYNC_RETRY_BACKOFF * 2**retries``, capped at

@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.exceptions import MaxRetriesExceededError
+from django.db import InterfaceError, OperationalError
 
 from django_meisa import conf
 from django_meisa.exceptions import MeisaConfigurationError, MeisaError
@@ -39,11 +40,16 @@ def sync_contact(self: Any, user_pk: Any) -> None:
             raise
         retry_sync(self, user_pk, retry_countdown(err, self.request.retries), err)
         return
+    except (OperationalError, InterfaceError) as err:
+        # A database hiccup (lost connection, lock timeout): the state row is untouched
+        # or still pending, so trying again later is safe.
+        retry_sync(self, user_pk, retry_countdown(err, self.request.retries), err)
+        return
     if outcome.result == "busy":
         retry_sync(self, user_pk, busy_countdown(outcome.retry_in), None)
 
 
-def retry_sync(task: Any, user_pk: Any, countdown: float, err: MeisaError | None) -> None:
+def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None) -> None:
     """Schedule ``task`` again in ``countdown`` seconds, or leave the user to the sweep.
 
     Called by ``sync_contact``. Raises celery's ``Retry`` (that is how a retry is
@@ -63,7 +69,7 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: MeisaError | None
             task.request.retries,
             type(err).__name__ if err else "lease held",
         )
-        if err is not None:
+        if isinstance(err, MeisaError):
             send_robust(contact_sync_failed, user_pk=user_pk, error=err, retryable=True)
 
 

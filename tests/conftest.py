@@ -7,6 +7,23 @@ import pytest
 pytest_plugins = ["django_meisa.testing.pytest_plugin"]
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Put the SQLite test database in a file instead of shared-cache memory.
+
+    Worker threads (the real Celery worker in the sync tests) writing to a shared-cache
+    in-memory database fail at once with "database table is locked"; a file database
+    waits on its busy timeout, like a site's SQLite would.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("sqlite") / "django_meisa_test.sqlite3"
+        )
+
+
 @pytest.fixture(scope="module")
 def celery_app_for_tests():
     """The test Celery app (memory transport, from ``CELERY_*`` Django settings)."""

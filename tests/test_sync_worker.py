@@ -40,9 +40,9 @@ def test_create_sends_signup_then_update_sends_api(meisa_fake):
 
 
 def test_rollback_sends_nothing(meisa_fake):
-    with pytest.raises(RuntimeError), transaction.atomic():
+    with transaction.atomic():
         make_user("ghost")
-        raise RuntimeError("roll back")
+        transaction.set_rollback(True)
     time.sleep(0.3)
     assert meisa_fake.requests == []
     assert not get_user_model().objects.filter(username="ghost").exists()
@@ -59,3 +59,184 @@ def test_ten_saves_in_one_transaction_send_one_upsert(meisa_fake):
     assert len(meisa_fake.upserts) == 1
     assert meisa_fake.upserts[0]["last_name"] == "Save 9"
     assert meisa_fake.upserts[0]["source"] == "signup"
+
+
+def test_login_through_the_admin_sends_exactly_one_upsert(client, meisa_fake, settings):
+    settings.MEISA = {**settings.MEISA, "CUSTOM_FIELDS": {"last_active": "last_login"}}
+    user = make_user("staff", is_staff=True)
+    wait_until(lambda: len(meisa_fake.upserts) == 1 and settled(user))
+    response = client.post(
+        "/admin/login/", {"username": "staff", "password": "pw-12345", "next": "/admin/"}
+    )
+    assert response.status_code == 302
+    wait_until(lambda: len(meisa_fake.upserts) == 2 and settled(user))
+    time.sleep(0.3)
+    assert len(meisa_fake.upserts) == 2
+    assert meisa_fake.upserts[1]["custom_fields"]["last_active"].endswith("Z")
+    assert meisa_fake.upserts[1]["source"] == "api"
+
+
+@pytest.mark.parametrize("atomic_requests", [True, False])
+def test_login_with_and_without_atomic_requests_is_one_upsert(
+    client, meisa_fake, settings, monkeypatch, atomic_requests
+):
+    from django.db import connection
+
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", atomic_requests)
+    settings.MEISA = {**settings.MEISA, "CUSTOM_FIELDS": {"last_active": "last_login"}}
+    user = make_user("staff", is_staff=True)
+    wait_until(lambda: settled(user) and len(meisa_fake.upserts) == 1)
+    before = state_of(user).version
+    client.post("/admin/login/", {"username": "staff", "password": "pw-12345"})
+    wait_until(lambda: len(meisa_fake.upserts) == 2 and settled(user))
+    time.sleep(0.3)
+    assert len(meisa_fake.upserts) == 2
+    # The login's post_save and user_logged_in were folded into one request.
+    assert state_of(user).version == before + 1
+
+
+def test_login_is_ignored_when_sync_on_login_is_off(client, meisa_fake, settings):
+    settings.MEISA = {
+        **settings.MEISA,
+        "CUSTOM_FIELDS": {"last_active": "last_login"},
+        "SYNC_ON_LOGIN": False,
+    }
+    user = make_user("staff", is_staff=True)
+    wait_until(lambda: settled(user) and len(meisa_fake.upserts) == 1)
+    client.post("/admin/login/", {"username": "staff", "password": "pw-12345"})
+    time.sleep(0.3)
+    assert len(meisa_fake.upserts) == 1
+
+
+def test_unchanged_payload_sends_no_request(meisa_fake):
+    user = make_user("same")
+    wait_until(lambda: settled(user) and len(meisa_fake.upserts) == 1)
+    user.save()
+    wait_until(lambda: settled(user) and state_of(user).last_result == "unchanged")
+    assert len(meisa_fake.requests) == 1
+
+
+def test_trigger_model_save_and_delete_sync_its_user(meisa_fake):
+    user = make_user("payer")
+    Profile.objects.create(user=user, plan="free")
+    wait_until(lambda: settled(user) and meisa_fake.upserts)
+    subscription = Subscription.objects.create(user=user, plan="pro")
+    wait_until(
+        lambda: (
+            (meisa_fake.contact("payer@example.com") or {})
+            .get("custom_fields", {})
+            .get("subscriptions")
+            == 1
+        )
+    )
+    subscription.delete()
+    wait_until(
+        lambda: meisa_fake.contact("payer@example.com")["custom_fields"]["subscriptions"] == 0
+    )
+
+
+def test_server_errors_three_times_then_success(meisa_fake):
+    meisa_fake.inject_fault("server_error", times=3, status=503)
+    user = make_user("flaky")
+    wait_until(lambda: len(meisa_fake.upserts) == 1 and settled(user))
+    assert [r.status for r in meisa_fake.requests] == [503, 503, 503, 200]
+    state = state_of(user)
+    assert (state.last_result, state.attempts, state.last_error) == ("synced", 0, "")
+    assert meisa_fake.upserts[0]["source"] == "signup"
+
+
+def test_rate_limit_waits_for_retry_after_then_syncs(meisa_fake):
+    meisa_fake.inject_fault("rate_limit", retry_after=1)
+    started = time.monotonic()
+    user = make_user("busy")
+    wait_until(lambda: len(meisa_fake.upserts) == 1 and settled(user))
+    assert time.monotonic() - started >= 1.0
+    assert [r.status for r in meisa_fake.requests] == [429, 200]
+
+
+def test_unauthorized_is_not_retried_and_is_recorded(meisa_fake, caplog):
+    from django_meisa.signals import contact_sync_failed
+
+    failures = []
+
+    def receiver(sender, **kwargs):
+        failures.append(kwargs)
+
+    contact_sync_failed.connect(receiver)
+    try:
+        meisa_fake.inject_fault("server_error", times=5, status=401)
+        user = make_user("denied")
+        wait_until(lambda: state_of(user).last_result == "failed_permanent")
+        time.sleep(0.3)
+    finally:
+        contact_sync_failed.disconnect(receiver)
+    assert [r.status for r in meisa_fake.requests] == [401]
+    state = state_of(user)
+    assert state.failed_version == state.version
+    assert state.attempts == 1
+    assert "HTTP 401" in state.last_error
+    assert [f["retryable"] for f in failures] == [False]
+    errors = [r for r in caplog.records if r.name == "django_meisa.sync" and r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert f"pk={user.pk}" in errors[0].getMessage()
+    assert "denied@example.com" not in caplog.text
+
+
+def test_broker_down_at_enqueue_then_the_sweep_syncs(
+    meisa_fake, settings, celery_app_for_tests, caplog
+):
+    from celery import Celery
+
+    from django_meisa.sweep import sweep_pending_syncs
+
+    # A broker that refuses connections: port 1 on localhost.
+    down = Celery("broker_down", broker="amqp://guest:secret-pw@127.0.0.1:1//")
+    down.set_current()
+    try:
+        started = time.monotonic()
+        user = make_user("offline")
+        elapsed = time.monotonic() - started
+    finally:
+        celery_app_for_tests.set_current()
+    assert elapsed < 1.0
+    assert state_of(user).is_pending
+    assert state_of(user).signup_pending is True
+    assert meisa_fake.requests == []
+    warnings = [r.getMessage() for r in caplog.records if r.name == "django_meisa.enqueue"]
+    assert len(warnings) == 1
+    assert str(user.pk) in warnings[0]
+    assert "secret-pw" not in caplog.text
+    assert "offline@example.com" not in caplog.text
+
+    settings.MEISA = {**settings.MEISA, "SWEEP_AFTER": 0}
+    assert sweep_pending_syncs() == 1
+    wait_until(lambda: settled(user) and meisa_fake.upserts)
+    assert meisa_fake.upserts[0]["source"] == "signup"
+    assert sweep_pending_syncs() == 0
+
+
+def test_the_api_key_and_personal_data_stay_out_of_logs_and_task_messages(meisa_fake, caplog):
+    from celery.signals import before_task_publish
+
+    messages = []
+
+    def capture(sender=None, body=None, headers=None, **kwargs):
+        messages.append(repr((body, headers)))
+
+    before_task_publish.connect(capture)
+    caplog.set_level("DEBUG")
+    try:
+        meisa_fake.inject_fault("server_error", times=1)
+        user = make_user("secretive")
+        wait_until(lambda: settled(user) and meisa_fake.upserts)
+        meisa_fake.inject_fault("server_error", times=3, status=401)
+        user.first_name = "Changed"
+        user.save()
+        wait_until(lambda: state_of(user).last_result == "failed_permanent")
+    finally:
+        before_task_publish.disconnect(capture)
+    assert messages, "no task was published"
+    for text in (caplog.text, *messages, state_of(user).last_error):
+        assert "meisa_test_key" not in text
+        assert "secretive@example.com" not in text
+    assert all(f"({user.pk},)" in message for message in messages)
