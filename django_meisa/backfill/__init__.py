@@ -1,9 +1,9 @@
 """Backfill existing users into Meisa: ``meisa_backfill``'s engine, usable from code.
 
-    from django_meisa.backfill import MeisaBackfillOptions, run_backfill
+from django_meisa.backfill import MeisaBackfillOptions, run_backfill
 
-    result = run_backfill(MeisaBackfillOptions(mode="inline", rate=20))
-    print(result.counts.synced, result.counts.failed)
+result = run_backfill(MeisaBackfillOptions(mode="inline", rate=20))
+print(result.counts.synced, result.counts.failed)
 """
 
 from __future__ import annotations

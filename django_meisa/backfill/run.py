@@ -156,6 +156,9 @@ def _open_run(options: MeisaBackfillOptions) -> tuple[BackfillRun, MeisaBackfill
     mode = options.mode or run.mode
     run.mode, run.options = mode, {**options.stored(), "concurrency": options.concurrency}
     run.save(update_fields=["mode", "options"])
+    # The process that claimed the unfinished chunks is gone (crashed or stopped). Were
+    # it still running, the per-user leases would keep the two from sending anyone twice.
+    run.chunks.exclude(status=BackfillChunk.Status.DONE).update(claimed_until=None)
     checkpoint.set_status(run, BackfillRun.Status.RUNNING)
     return run, options
 

@@ -1,0 +1,191 @@
+"""meisa_backfill under 429 and 5xx storms, Ctrl-C, crashes and concurrent event syncs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from unittest import mock
+
+import pytest
+from django.core.management import CommandError
+from django.utils import timezone
+
+from django_meisa.backfill import checkpoint
+from django_meisa.models import BackfillChunk, BackfillRun, MeisaSyncResult, UserSyncState
+from django_meisa.testing import fake_meisa
+from tests.backfill_support import (
+    InterruptingMeisa,
+    assert_each_once,
+    backfill,
+    make_users,
+    upsert_counts,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_429_storm_loses_no_user(meisa_fake):
+    users = make_users(40)
+    meisa_fake.inject_fault("rate_limit", times=60, retry_after=0)
+
+    backfill("--chunk-size", "7", "--concurrency", "4")
+
+    assert_each_once(meisa_fake, users)
+    assert sum(r.status == 429 for r in meisa_fake.requests) == 60
+
+
+def test_a_429_pauses_every_thread_for_its_retry_after(meisa_fake):
+    users = make_users(8)
+    meisa_fake.inject_fault("rate_limit", times=1, retry_after=1)
+
+    started = time.monotonic()
+    backfill("--concurrency", "4")
+
+    assert time.monotonic() - started >= 1.0
+    assert_each_once(meisa_fake, users)
+    limited = next(i for i, r in enumerate(meisa_fake.requests) if r.status == 429)
+    # After the 429 at most the requests already in flight went out before the pause.
+    assert limited <= 4
+
+
+def test_a_5xx_storm_is_retried_and_loses_no_user(meisa_fake):
+    users = make_users(30)
+    meisa_fake.inject_fault("server_error", times=25, status=503)
+    meisa_fake.inject_fault("timeout", times=5)
+    meisa_fake.inject_fault("malformed", times=5)
+
+    with mock.patch("django_meisa.backfill.sender.MeisaRetryPolicy.backoff_for", return_value=0):
+        backfill("--chunk-size", "6", "--retries", "40")
+
+    assert_each_once(meisa_fake, users)
+
+
+def test_persistent_5xx_counts_the_user_failed_after_the_retries(meisa_fake, tmp_path):
+    make_users(1)
+    meisa_fake.inject_fault("server_error", times=10, status=502)
+    path = tmp_path / "failed.csv"
+
+    with (
+        mock.patch("django_meisa.backfill.sender.MeisaRetryPolicy.backoff_for", return_value=0),
+        pytest.raises(CommandError, match="1 users failed"),
+    ):
+        backfill("--retries", "3", "--failures-csv", str(path))
+
+    assert len(meisa_fake.requests) == 4
+    assert "MeisaServerError" in path.read_text()
+    assert "502" in path.read_text()
+    state = UserSyncState.objects.get()
+    assert state.last_result == MeisaSyncResult.FAILED_RETRYABLE
+    assert state.attempts == 1
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes_without_duplicates():
+    users = make_users(120)
+    fake = InterruptingMeisa(after=30)
+    with fake_meisa(fake=fake):
+        with pytest.raises(CommandError, match="--resume") as excinfo:
+            backfill("--chunk-size", "10", "--concurrency", "3")
+        assert excinfo.value.returncode == 130
+        run = BackfillRun.objects.get()
+        assert run.status == BackfillRun.Status.INTERRUPTED
+        sent_before = len(fake.upserts)
+        assert 30 <= sent_before < 120
+        # Every user sent so far is recorded, so none will be sent again.
+        synced = UserSyncState.objects.filter(last_result=MeisaSyncResult.SYNCED).count()
+        assert synced == sent_before
+
+        output = backfill("--resume")
+
+        assert_each_once(fake, users)
+        assert f"Backfill run #{run.pk} finished" in output
+        assert "Synced:                         120" in output
+        assert BackfillRun.objects.get().status == BackfillRun.Status.FINISHED
+
+
+def test_the_interrupted_summary_names_the_resume_command():
+    make_users(50)
+    with fake_meisa(fake=InterruptingMeisa(after=5)), pytest.raises(CommandError) as excinfo:
+        backfill("--chunk-size", "5", "--concurrency", "2")
+    run = BackfillRun.objects.get()
+    assert f"python manage.py meisa_backfill --resume {run.pk}" in str(excinfo.value)
+
+
+def test_a_crash_midway_then_resume_misses_nobody_and_sends_nobody_twice(meisa_fake):
+    users = make_users(100)
+    real_complete = checkpoint.complete_chunk
+    calls = []
+
+    def crash_on_fourth(chunk, counts, failures):
+        calls.append(chunk.pk)
+        if len(calls) == 4:
+            raise RuntimeError("the machine went away")
+        real_complete(chunk, counts, failures)
+
+    with (
+        mock.patch("django_meisa.backfill.inline.complete_chunk", crash_on_fourth),
+        pytest.raises(RuntimeError),
+    ):
+        backfill("--chunk-size", "10")
+    assert 30 <= len(meisa_fake.upserts) < 100
+
+    backfill("--resume")
+
+    assert_each_once(meisa_fake, users)
+
+
+def test_resume_after_a_hard_kill_redoes_the_claimed_chunk_once(meisa_fake):
+    users = make_users(30)
+    # A run killed without any cleanup: one chunk done, one claimed and half sent.
+    backfill("--chunk-size", "10", "--ids", ",".join(str(u.pk) for u in users[:10]))
+    run = BackfillRun.objects.get()
+    run.options["selection"]["ids"] = None
+    run.status = BackfillRun.Status.RUNNING
+    run.selection_done = False
+    run.save()
+    chunk = checkpoint.add_chunk(run, [u.pk for u in users[10:20]])
+    BackfillChunk.objects.filter(pk=chunk.pk).update(
+        claimed_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    for user in users[10:15]:  # sent and recorded before the kill
+        UserSyncState.objects.create(
+            user=user, last_synced_at=timezone.now(), last_result=MeisaSyncResult.SYNCED
+        )
+
+    output = backfill("--resume", str(run.pk))
+
+    sent = upsert_counts(meisa_fake)
+    assert sent == {str(u.pk): 1 for u in users[:10] + users[15:]}
+    assert "Synced:                         30" in output
+
+
+def test_a_held_sync_lease_is_waited_for_never_overwritten(meisa_fake):
+    users = make_users(3)
+    UserSyncState.objects.create(
+        user=users[1], lease_token="event-sync", lease_until=timezone.now() + dt.timedelta(60)
+    )
+    waits = []
+
+    def event_sync_finishes(seconds):
+        # While the backfill waits, the event sync sends and releases its lease.
+        waits.append(seconds)
+        assert meisa_fake.upserts == []  # nobody is sent while a user's lease is held
+        UserSyncState.objects.filter(user=users[1]).update(lease_token="", lease_until=None)
+
+    with mock.patch("django_meisa.backfill.state.time.sleep", event_sync_finishes):
+        backfill()
+
+    assert len(waits) == 1
+    assert_each_once(meisa_fake, users)
+
+
+def test_a_lease_held_too_long_fails_the_user_without_sending(meisa_fake, settings):
+    users = make_users(2)
+    UserSyncState.objects.create(
+        user=users[0], lease_token="stuck", lease_until=timezone.now() + dt.timedelta(60)
+    )
+    with (
+        mock.patch("django_meisa.backfill.state.lease_seconds", return_value=0.2),
+        pytest.raises(CommandError, match="1 users failed"),
+    ):
+        backfill()
+    assert upsert_counts(meisa_fake) == {str(users[1].pk): 1}
