@@ -27,6 +27,8 @@ def home(request):
                 }
             ),
             "email_form": TestEmailForm(initial={"to": request.user.email}),
+            # django-meisa's per-user record of the last sync (absent before the first).
+            "sync_state": getattr(request.user, "meisa_sync_state", None),
         }
     return render(request, "accounts/home.html", context)
 
