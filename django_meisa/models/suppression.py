@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -36,9 +37,15 @@ class SuppressedEmail(models.Model):
         help_text=_("Normalized: trimmed, lowercased, IDNA-encoded domain."),
     )
     source = models.CharField(
-        _("source"), max_length=8, choices=Source.choices, default=Source.MEISA
+        _("source"),
+        max_length=8,
+        choices=Source.choices,
+        default=Source.MEISA,
+        db_default=Source.MEISA,  # so a refresh can COPY bare addresses in
     )
-    first_seen = models.DateTimeField(_("first seen"), default=timezone.now, editable=False)
+    first_seen = models.DateTimeField(
+        _("first seen"), default=timezone.now, db_default=Now(), editable=False
+    )
     last_confirmed = models.DateTimeField(
         _("last confirmed (withheld rows only)"),
         null=True,
@@ -57,6 +64,8 @@ class SuppressedEmail(models.Model):
         _("reason"),
         max_length=200,
         blank=True,
+        default="",
+        db_default="",
         help_text=_("A contact status (bounced, complained...) or a staff note."),
     )
 
@@ -64,7 +73,6 @@ class SuppressedEmail(models.Model):
         verbose_name = _("suppressed email")
         verbose_name_plural = _("suppressed emails")
         ordering = ["email"]
-        indexes = [models.Index(fields=["source", "email"], name="meisa_supp_source_idx")]
 
     def __str__(self) -> str:
         return self.email

@@ -11,7 +11,6 @@ from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 
 from django_meisa import conf
-from django_meisa.addresses import normalize_email
 from django_meisa.client import MeisaClient, UnsubscribedList
 from django_meisa.exceptions import MeisaStaleListError
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
@@ -119,8 +118,7 @@ def _apply(listing: UnsubscribedList, guard: ShrinkGuard, now: dt.datetime) -> D
             "previous_as_of": state.as_of,
             "grace_cutoff": listing.as_of - grace,
         }
-        keys = (normalize_email(email) for email in listing.emails)
-        diff = DiffApplier(using).apply(keys, params, guard)
+        diff = DiffApplier(using).apply(listing.emails, params, guard)
         _record_success(state, listing, diff)
     return diff
 
