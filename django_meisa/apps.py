@@ -18,6 +18,7 @@ class MeisaConfig(AppConfig):
 
         checks.register(meisa_checks.check_settings)
         checks.register(meisa_checks.check_contact_sync)
+        checks.register(meisa_checks.check_suppression)
 
         from django_meisa.receivers import connect_receivers
 

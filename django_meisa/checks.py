@@ -89,6 +89,13 @@ def _timeout() -> list[CheckMessage]:
     ]
 
 
+def check_suppression(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check suppression and the email backend (meisa.E020-E029, meisa.W020-W029)."""
+    from django_meisa.suppression.checks import suppression_messages
+
+    return suppression_messages()
+
+
 def check_contact_sync(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the contact sync settings (meisa.E010-E019): mapper paths and triggers."""
     from django_meisa.sync_checks import contact_sync_messages

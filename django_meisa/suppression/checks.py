@@ -1,0 +1,187 @@
+"""System checks for suppression and the email backend (meisa.E020-E029, W020-W029)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+from django.utils.module_loading import import_string
+
+from django_meisa import conf
+
+WRAPPER = "django_meisa.backends.SuppressionEmailBackend"
+POLICIES = ("drop", "raise")
+#: Numeric settings: (minimum, maximum or None, integer only).
+NUMBERS: dict[str, tuple[float, float | None, bool]] = {
+    "SUPPRESSION_REFRESH_INTERVAL": (1, None, False),
+    "SUPPRESSION_SHRINK_MAX_FRACTION": (0, 1, False),
+    "SUPPRESSION_SHRINK_MIN_COUNT": (0, None, True),
+    "SUPPRESSION_STATUS_GRACE": (0, None, False),
+    "SUPPRESSION_LOCK_TIMEOUT": (1, None, False),
+    "SUPPRESSION_LOOKUP_BATCH_SIZE": (1, None, True),
+}
+
+
+def suppression_messages() -> list[CheckMessage]:
+    """Return every problem in the suppression and email-backend configuration."""
+    return [
+        *classic_backend_messages(),
+        *mailers_messages(),
+        *policy_messages(),
+        *number_messages(),
+        *fail_open_messages(),
+        *not_installed_messages(),
+    ]
+
+
+def _is_wrapper(path: Any) -> bool:
+    from django_meisa.backends import is_wrapper
+
+    return is_wrapper(path)
+
+
+def _import_problem(path: Any) -> str | None:
+    if not isinstance(path, str) or not path:
+        return "is not a dotted path"
+    try:
+        import_string(path)
+    except ImportError as err:
+        return f"can't be imported ({err})"
+    return None
+
+
+def classic_backend_messages() -> list[CheckMessage]:
+    """E020 when MEISA["EMAIL_BACKEND"] is the wrapper itself; E021 when unimportable."""
+    path = conf.get_setting("EMAIL_BACKEND")
+    if _is_wrapper(path):
+        return [
+            Error(
+                f'MEISA["EMAIL_BACKEND"] = {path!r} is SuppressionEmailBackend itself (a loop).',
+                hint='Set it to your real backend, e.g. "django.core.mail.backends.smtp.'
+                'EmailBackend", and EMAIL_BACKEND to the wrapper.',
+                id="meisa.E020",
+            )
+        ]
+    in_use = _is_wrapper(getattr(settings, "EMAIL_BACKEND", ""))
+    problem = _import_problem(path) if in_use else None
+    if problem is None:
+        return []
+    return [
+        Error(
+            f'MEISA["EMAIL_BACKEND"] = {path!r} {problem}.',
+            hint="Name the backend that really sends, as a dotted path.",
+            id="meisa.E021",
+        )
+    ]
+
+
+def mailers_messages() -> list[CheckMessage]:
+    """E020/E021/E023 for each MAILERS entry whose BACKEND is the wrapper (Django 6.1)."""
+    mailers = getattr(settings, "MAILERS", None)
+    if not isinstance(mailers, dict):
+        return []
+    messages: list[CheckMessage] = []
+    for alias, config in mailers.items():
+        if isinstance(config, dict) and _is_wrapper(config.get("BACKEND", "")):
+            messages += _mailer_messages(alias, config.get("OPTIONS") or {}, mailers)
+    return messages
+
+
+def _mailer_messages(alias: str, options: dict[str, Any], mailers: dict) -> list[CheckMessage]:
+    where = f'MAILERS["{alias}"]["OPTIONS"]'
+    backend, mailer = options.get("backend"), options.get("mailer")
+    if backend is not None and mailer is not None:
+        return [Error(f'{where} gives both "backend" and "mailer".', id="meisa.E023")]
+    if mailer is not None:
+        return _wrapped_alias_messages(where, alias, mailer, mailers)
+    path = backend if backend is not None else conf.get_setting("EMAIL_BACKEND")
+    if _is_wrapper(path):
+        return [Error(f"{where} wraps SuppressionEmailBackend itself (a loop).", id="meisa.E020")]
+    problem = _import_problem(path)
+    if problem:
+        return [Error(f'{where}["backend"] = {path!r} {problem}.', id="meisa.E021")]
+    return []
+
+
+def _wrapped_alias_messages(
+    where: str, alias: str, mailer: Any, mailers: dict
+) -> list[CheckMessage]:
+    target = mailers.get(mailer) if isinstance(mailer, str) else None
+    if not isinstance(target, dict):
+        return [Error(f'{where}["mailer"] = {mailer!r} is not in MAILERS.', id="meisa.E021")]
+    if mailer == alias or _is_wrapper(target.get("BACKEND", "")):
+        return [
+            Error(
+                f'{where}["mailer"] = {mailer!r} is a SuppressionEmailBackend too (a loop).',
+                hint="Point it at the mailer that really sends.",
+                id="meisa.E020",
+            )
+        ]
+    return []
+
+
+def policy_messages() -> list[CheckMessage]:
+    """E022 for an unknown SUPPRESSION_ALL_SUPPRESSED policy."""
+    value = conf.get_setting("SUPPRESSION_ALL_SUPPRESSED")
+    if isinstance(value, str) and value.lower() in POLICIES:
+        return []
+    return [
+        Error(
+            f'MEISA["SUPPRESSION_ALL_SUPPRESSED"] is {value!r}.',
+            hint='Use "drop" (the default) or "raise".',
+            id="meisa.E022",
+        )
+    ]
+
+
+def number_messages() -> list[CheckMessage]:
+    """E024 for each numeric suppression setting out of range."""
+    messages: list[CheckMessage] = []
+    for name, (low, high, integer) in NUMBERS.items():
+        value = conf.get_setting(name)
+        kind = int if integer else (int, float)
+        ok = isinstance(value, kind) and not isinstance(value, bool) and value >= low
+        if ok and high is not None:
+            ok = value <= high
+        if not ok:
+            bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+            what = "an integer" if integer else "a number"
+            messages.append(
+                Error(f'MEISA["{name}"] must be {what} {bounds}, not {value!r}.', id="meisa.E024")
+            )
+    return messages
+
+
+def fail_open_messages() -> list[CheckMessage]:
+    """W020 when the backend is allowed to send unfiltered while the table is unreadable."""
+    if not conf.get_setting("SUPPRESSION_FAIL_OPEN"):
+        return []
+    return [
+        Warning(
+            'MEISA["SUPPRESSION_FAIL_OPEN"] is True: while the suppression table can\'t be '
+            "read, mail goes out unfiltered, possibly to unsubscribed addresses.",
+            hint="Leave it False (fail closed) unless losing mail is worse for you.",
+            id="meisa.W020",
+        )
+    ]
+
+
+def not_installed_messages() -> list[CheckMessage]:
+    """W021 when no mail path goes through the wrapper (the mirror then filters nothing)."""
+    if _is_wrapper(getattr(settings, "EMAIL_BACKEND", "")):
+        return []
+    mailers = getattr(settings, "MAILERS", None)
+    if isinstance(mailers, dict) and any(
+        isinstance(c, dict) and _is_wrapper(c.get("BACKEND", "")) for c in mailers.values()
+    ):
+        return []
+    return [
+        Warning(
+            "No email backend goes through SuppressionEmailBackend, so suppressed addresses "
+            "are not filtered from outgoing mail.",
+            hint=f'Set EMAIL_BACKEND = "{WRAPPER}" and MEISA["EMAIL_BACKEND"] to your real '
+            "backend (or use the wrapper in MAILERS on Django 6.1).",
+            id="meisa.W021",
+        )
+    ]
