@@ -1,12 +1,14 @@
 """Fixtures for the integration suite: real services and processes, each one reaped.
 
 Every fixture that starts something stops it in its finalizer, whatever the test did.
-Logs of every process land in the test's ``tmp_path`` and are printed when a wait fails.
+Each test gets its own PostgreSQL database (a copy of one migrated template), its own
+local Meisa process and its own broker, so tests can't see each other's users or tasks.
+Process logs land in the test's ``tmp_path`` and are printed when a wait fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,14 @@ from tests.integration.services import (
     RedisServer,
     SmtpSink,
     create_database,
+    delete_rabbitmq_vhost,
     drop_database,
+    rabbitmq_vhost,
 )
+from tests.integration.site import DjangoShell, Site, migrate, site_environment
 from tests.services import require_postgres, require_rabbitmq, require_redis
+
+SiteFactory = Callable[..., Site]
 
 
 @pytest.fixture
@@ -40,18 +47,12 @@ def redis_broker(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def rabbitmq_available() -> None:
-    """Need the machine's RabbitMQ (each test gets a vhost of its own)."""
+def rabbitmq_broker() -> Iterator[str]:
+    """A broker URL for a fresh vhost on the machine's RabbitMQ; deleted after."""
     require_rabbitmq()
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """The name of a fresh PostgreSQL database for this test session; dropped after."""
-    require_postgres()
-    name = create_database()
-    yield name
-    drop_database(name)
+    vhost = rabbitmq_vhost()
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    delete_rabbitmq_vhost(vhost)
 
 
 @pytest.fixture
@@ -60,3 +61,51 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink()
     yield sink
     sink.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database with the example site migrated, copied by each test."""
+    require_postgres()
+    workdir = tmp_path_factory.mktemp("template")
+    name = create_database("meisa_it_template")
+    meisa = LocalMeisa(workdir)  # the settings want a Meisa URL; migrate never calls it
+    try:
+        migrate(site_environment(name, "memory://", meisa, None), workdir / "migrate.log")
+    finally:
+        meisa.stop()
+    yield name
+    drop_database(name)
+
+
+@pytest.fixture
+def pg_database(pg_template: str) -> Iterator[str]:
+    """This test's own database: a copy of the migrated template; dropped after."""
+    name = create_database(template=pg_template)
+    yield name
+    drop_database(name)
+
+
+@pytest.fixture
+def make_site(
+    tmp_path: Path, pg_database: str, local_meisa: LocalMeisa, smtp_sink: SmtpSink
+) -> Iterator[SiteFactory]:
+    """``make_site(broker_url, **env)`` starts the site's Django shell; workers on demand."""
+    sites: list[Site] = []
+
+    def make(broker_url: str, **extra_env: str) -> Site:
+        env = site_environment(pg_database, broker_url, local_meisa, smtp_sink, **extra_env)
+        shell = DjangoShell(env, tmp_path / "shell.log")
+        site = Site(env, tmp_path, local_meisa, smtp_sink, shell)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.stop()
+
+
+@pytest.fixture
+def site(make_site: SiteFactory, redis_broker: RedisServer) -> Site:
+    """The example site over this test's own Redis broker (no worker started yet)."""
+    return make_site(redis_broker.url)

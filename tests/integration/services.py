@@ -26,11 +26,12 @@ MEISA_KEY = "meisa_integration_key"
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 
-def create_database(prefix: str = "meisa_it") -> str:
-    """Create an empty PostgreSQL database with a unique name and return the name."""
+def create_database(prefix: str = "meisa_it", template: str | None = None) -> str:
+    """Create a PostgreSQL database with a unique name (a copy of ``template`` if given)."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     return name
 
 
