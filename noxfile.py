@@ -65,6 +65,7 @@ def _install(session: nox.Session, django: str | None = None) -> None:
     """Install the project with its dev extra, pinning Django's feature release if given."""
     pins = [f"django~={django}.0"] if django else []
     session.install("--quiet", "-e", ".[dev]", *pins)
+    session.run("python", "--version")
     session.run("python", "-m", "django", "--version")
 
 
