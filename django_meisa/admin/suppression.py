@@ -1,1 +1,200 @@
 """Admin for the suppression list, its refresh state and the address checker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, F, QuerySet, Subquery, When
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from django_meisa import conf
+from django_meisa.addresses import normalize_email
+from django_meisa.models import SuppressedEmail, SuppressionRefreshState
+from django_meisa.suppression import explain_address, refresh_suppressions
+
+REFRESH_PERMISSION = "django_meisa.refresh_suppressedemail"
+
+
+class LocalEntryForm(forms.ModelForm):
+    """Adds a ``local`` entry: the address is normalized, and must not exist yet."""
+
+    class Meta:
+        model = SuppressedEmail
+        fields = ["email", "reason"]
+
+    def clean_email(self) -> str:
+        key = normalize_email(self.cleaned_data["email"])
+        if "@" not in key:
+            raise forms.ValidationError(_("Enter one email address."))
+        existing = SuppressedEmail.objects.filter(email=key).exclude(pk=self.instance.pk)
+        if existing.exists():
+            raise forms.ValidationError(_("%(key)s is already suppressed."), params={"key": key})
+        return key
+
+
+class CheckAddressForm(forms.Form):
+    address = forms.CharField(
+        label=_("Address"), max_length=1000, help_text=_('As you would send to it: "Name <a@b>".')
+    )
+
+
+@admin.register(SuppressedEmail)
+class SuppressedEmailAdmin(admin.ModelAdmin):
+    """The mirror, read-only for ``meisa`` rows; staff may add and remove ``local`` ones."""
+
+    form = LocalEntryForm
+    list_display = ["email", "source", "reason", "first_seen", "confirmed"]
+    list_filter = ["source"]
+    search_fields = ["email"]
+    list_per_page = 100
+    show_full_result_count = False  # counting a million rows per page view is wasteful
+    readonly_fields = ["source", "first_seen", "confirmed", "reported_at"]
+    actions = ["delete_local_entries"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SuppressedEmail]:
+        # "Last confirmed" lives on the state row for every row the latest list had
+        # (see SuppressedEmail's docstring); one uncorrelated subquery resolves it.
+        state = SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK)
+        listed = {"source": SuppressedEmail.Source.MEISA, "reported_at__isnull": True}
+        confirmed = Case(
+            When(**listed, last_confirmed__isnull=False, then=F("last_confirmed")),
+            When(**listed, then=Subquery(state.values("as_of")[:1])),
+            default=None,
+        )
+        return super().get_queryset(request).annotate(confirmed_at=confirmed)
+
+    @admin.display(description=_("last confirmed by Meisa"), ordering="confirmed_at")
+    def confirmed(self, obj: SuppressedEmail) -> Any:
+        return getattr(obj, "confirmed_at", None) or "—"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[SuppressedEmail], search_term: str
+    ) -> tuple[QuerySet[SuppressedEmail], bool]:
+        # Also match the normalized form, so "Ada@Bücher.de" finds "ada@xn--bcher-kva.de".
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        key = normalize_email(search_term)
+        if key and key != search_term.strip():
+            results = results | queryset.filter(email__contains=key)
+        return results, duplicates
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["email", "reason"]
+        return ["email", "source", "reason", "first_seen", "confirmed", "reported_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return []
+        if obj.source == SuppressedEmail.Source.LOCAL:
+            return ["email", *self.readonly_fields]
+        return ["email", "reason", *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            obj.source = SuppressedEmail.Source.LOCAL
+        super().save_model(request, obj, form, change)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.source != SuppressedEmail.Source.LOCAL:
+            return False  # Meisa's rows belong to the refresh
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.source != SuppressedEmail.Source.LOCAL:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.action(description=_("Delete selected local entries"), permissions=["delete"])
+    def delete_local_entries(self, request: HttpRequest, queryset: QuerySet) -> None:
+        local = queryset.filter(source=SuppressedEmail.Source.LOCAL)
+        skipped = queryset.count() - local.count()
+        deleted, _details = local.delete()
+        self.message_user(request, _("Deleted %(n)d local entries.") % {"n": deleted})
+        if skipped:
+            self.message_user(
+                request,
+                _("Skipped %(n)d Meisa entries: only a refresh removes them.") % {"n": skipped},
+                messages.WARNING,
+            )
+
+    # Extra pages --------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("refresh/", view(require_POST(self.refresh_view)), name="meisa_refresh"),
+            path("check/", view(self.check_view), name="meisa_check_address"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        context = {
+            **(extra_context or {}),
+            "meisa_state": SuppressionRefreshState.objects.filter(
+                pk=SuppressionRefreshState.SINGLETON_PK
+            ).first(),
+            "meisa_stale": _stale(),
+            "meisa_can_refresh": request.user.has_perm(REFRESH_PERMISSION),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    def refresh_view(self, request: HttpRequest) -> HttpResponse:
+        """Run a refresh inline and report its outcome (needs the refresh permission)."""
+        if not request.user.has_perm(REFRESH_PERMISSION):
+            raise PermissionDenied
+        from django_meisa.management.commands.meisa_refresh_suppressions import summary
+
+        result = refresh_suppressions(force=request.POST.get("force") == "1")
+        if result.error:
+            self.message_user(
+                request,
+                _("Refresh failed; the list is unchanged: %s") % result.error,
+                messages.ERROR,
+            )
+        elif result.skipped:
+            self.message_user(
+                request, _("Another refresh is running; try again shortly."), messages.WARNING
+            )
+        elif result.withheld:
+            self.message_user(
+                request,
+                _("Refreshed with deletions WITHHELD (the list shrank suspiciously): %s")
+                % summary(result),
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, _("Refreshed: %s") % summary(result), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:django_meisa_suppressedemail_changelist"))
+
+    def check_view(self, request: HttpRequest) -> HttpResponse:
+        """Say whether an address would be suppressed, and why (needs the view permission)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = CheckAddressForm(request.GET or None)
+        verdict = explain_address(form.cleaned_data["address"]) if form.is_valid() else None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Check an address"),
+            "form": form,
+            "verdict": verdict,
+        }
+        return TemplateResponse(
+            request, "admin/django_meisa/suppressedemail/check_address.html", context
+        )
+
+
+def _stale() -> bool:
+    state = SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK).first()
+    if state is None or state.last_success_at is None:
+        return True
+    interval = float(conf.get_setting("SUPPRESSION_REFRESH_INTERVAL"))
+    return (timezone.now() - state.last_success_at).total_seconds() > 2 * interval

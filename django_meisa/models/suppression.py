@@ -41,7 +41,7 @@ class SuppressedEmail(models.Model):
         max_length=8,
         choices=Source.choices,
         default=Source.MEISA,
-        db_default=Source.MEISA,  # so a refresh can COPY bare addresses in
+        db_default="meisa",  # so a refresh can COPY bare addresses in
     )
     first_seen = models.DateTimeField(
         _("first seen"), default=timezone.now, db_default=Now(), editable=False
@@ -73,6 +73,7 @@ class SuppressedEmail(models.Model):
         verbose_name = _("suppressed email")
         verbose_name_plural = _("suppressed emails")
         ordering = ["email"]
+        permissions = [("refresh_suppressedemail", _("Can refresh the list from Meisa now"))]
 
     def __str__(self) -> str:
         return self.email

@@ -99,7 +99,7 @@ class DiffApplier:
         cursor.execute("SAVEPOINT meisa_first_load")
         try:
             loaded = self._load(cursor, self.table, _key_batches(emails))
-        except self.connection.Database.IntegrityError:
+        except self.connection.Database.IntegrityError:  # type: ignore[attr-defined]
             cursor.execute("ROLLBACK TO SAVEPOINT meisa_first_load")
             return None
         cursor.execute("RELEASE SAVEPOINT meisa_first_load")
