@@ -87,6 +87,23 @@ def upgrade(walk, context):
     walk.check(tags == ["paying-customer"], "Meisa's contact now carries the tag")
 
 
+def meisa_hiccup(walk, context):
+    """Meisa fails twice: the sync task retries and nothing is lost"""
+    control(context, "faults", {"kind": "server_error", "times": 2, "path": "upsert"})
+    walk.say(
+        "The local Meisa will answer the next 2 upserts with HTTP 500 (POST /_control/faults)."
+    )
+    walk.say("POST /activity/onboarding/ as ada (she finishes onboarding)")
+    post(walk, context["ada"], "/activity/onboarding/", {})
+    failed = [r for r in walk.fake.requests if not r.applied and r.status == 500]
+    walk.check(len(failed) == 2, "Meisa answered 500 twice")
+    upserts = walk.new_upserts()
+    delivered = [u for u in upserts if u["custom_fields"].get("onboarding_completed") is True]
+    walk.check(len(delivered) == 1, "the retry delivered onboarding_completed=true, once")
+    walk.say("(Celery is eager in the demo, so retries run at once; a worker backs off")
+    walk.say("exponentially with jitter, and the sweep picks up whatever still fails.)")
+
+
 def backfill(walk, context):
     """Backfill: initial_sync for the users who predate django-meisa"""
     from django.contrib.auth import get_user_model
@@ -166,4 +183,4 @@ def control(context, name, body=None):
         return json.loads(reply.read())
 
 
-STEPS = [sign_up, log_in, upgrade, backfill, suppression, meisa_holds]
+STEPS = [sign_up, log_in, upgrade, meisa_hiccup, backfill, suppression, meisa_holds]
