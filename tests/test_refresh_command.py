@@ -56,7 +56,7 @@ def test_failure_raises_command_error_and_changes_nothing(meisa_fake):
 def test_held_lock_is_a_failure_for_the_command(meisa_fake):
     assert acquire_lease("other")
     try:
-        with pytest.raises(CommandError, match="lock"):
+        with pytest.raises(CommandError, match="holds the lock"):
             run()
     finally:
         release_lease("other")
@@ -102,3 +102,12 @@ def test_beat_entry_follows_the_interval_setting(settings):
     assert entry["task"] == "django_meisa.tasks.refresh_suppressed_emails"
     assert entry["schedule"] == 60
     assert entry["options"]["expires"] == 60
+
+
+def test_disabled_meisa_skips_the_refresh_without_a_request(meisa_fake, settings):
+    settings.MEISA = {**settings.MEISA, "ENABLED": False}
+    meisa_fake.add_unsubscribed("a@x.com")
+    with pytest.raises(CommandError, match="ENABLED"):
+        run()
+    assert not meisa_fake.requests
+    assert not SuppressedEmail.objects.exists()

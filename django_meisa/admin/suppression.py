@@ -161,7 +161,7 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
             )
         elif result.skipped:
             self.message_user(
-                request, _("Another refresh is running; try again shortly."), messages.WARNING
+                request, _("Refresh skipped: %s.") % result.skipped_reason, messages.WARNING
             )
         elif result.withheld:
             self.message_user(

@@ -24,8 +24,9 @@ logger = logging.getLogger("django_meisa.suppression")
 class RefreshResult:
     """The outcome of ``refresh_suppressions``: counts, or why nothing was applied.
 
-    ``error`` is None on success. ``skipped`` is True when another run held the lock.
-    ``withheld`` counts the deletions the shrink guard kept back.
+    ``error`` is None on success. ``skipped`` is True when nothing was tried, and
+    ``skipped_reason`` says why (another run holds the lock, or ``MEISA["ENABLED"]`` is
+    False). ``withheld`` counts the deletions the shrink guard kept back.
     """
 
     added: int = 0
@@ -33,6 +34,7 @@ class RefreshResult:
     removed: int = 0
     withheld: int = 0
     skipped: bool = False
+    skipped_reason: str | None = None
     error: str | None = None
     as_of: dt.datetime | None = None
     count: int | None = None
@@ -60,11 +62,13 @@ def refresh_suppressions(
     the table is left untouched and the error is logged, recorded on
     ``SuppressionRefreshState`` and returned in ``RefreshResult.error``.
     """
+    if not conf.get_setting("ENABLED"):
+        return RefreshResult(skipped=True, skipped_reason='MEISA["ENABLED"] is False')
     owner = new_owner()
     try:
         if not acquire_lease(owner):
             logger.info("Suppression refresh skipped: another refresh holds the lock")
-            return RefreshResult(skipped=True)
+            return RefreshResult(skipped=True, skipped_reason="another refresh holds the lock")
     except DatabaseError as err:
         return _failed(err)
     try:

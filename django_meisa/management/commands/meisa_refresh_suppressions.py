@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Download Meisa's unsubscribed-emails list and apply it to the local suppression "
         "table now. Prints the counts added, confirmed, removed and withheld; exits "
-        "non-zero when the refresh fails or another refresh holds the lock."
+        "non-zero when the refresh fails or is skipped (another refresh holds the lock, "
+        'or MEISA["ENABLED"] is False).'
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         if result.error:
             raise CommandError(f"Suppression refresh failed; table unchanged. {result.error}")
         if result.skipped:
-            raise CommandError("Another suppression refresh holds the lock; nothing done.")
+            raise CommandError(f"Suppression refresh skipped: {result.skipped_reason}.")
         self.stdout.write(self.style.SUCCESS(summary(result)))
         if result.withheld:
             self.stderr.write(
