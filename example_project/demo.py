@@ -183,6 +183,7 @@ def serve(server, web_port, db_path):
     print("\n== Serving " + "=" * 64)
     print(f"   The site:        http://127.0.0.1:{port}/   (sign up, log in, change plan, email)")
     print(f"   The admin:       http://127.0.0.1:{port}/admin/   login admin / admin")
+    print(f"   Suppression list: http://127.0.0.1:{port}/admin/django_meisa/suppressedemail/")
     print(f"   The local Meisa: {server.base_url}   (key {KEY})")
     print(f"   Its contacts:    {control}/contacts")
     print(f'   Unsubscribe one: curl -X POST {control}/unsubscribe -d \'{{"email": "..."}}\'')

@@ -87,3 +87,5 @@ def test_serve_mode_works_in_a_real_browser(served_demo, chromium):
     admin.click("input[type=submit]")
     assert "Site administration" in admin.title()
     assert "Subscriptions" in admin.locator("#content-main").inner_text()
+    admin.goto("/admin/django_meisa/suppressedemail/")
+    assert "grace@example.com" in admin.locator("#result_list").inner_text()
