@@ -14,10 +14,11 @@ from typing import Any
 
 from django.db import IntegrityError
 
+from django_meisa.backfill.record import MeisaChunkRecord
 from django_meisa.backfill.report import MeisaBackfillCounts
 from django_meisa.backfill.selection import user_model
 from django_meisa.backfill.sender import SendResult
-from django_meisa.backfill.state import MeisaChunkLease, MeisaChunkRecord, lease_chunk, read_states
+from django_meisa.backfill.state import MeisaChunkLease, lease_chunk, read_states
 from django_meisa.exceptions import MeisaError, MeisaMappingError, MeisaNoEmailError
 from django_meisa.mapping import build_contact_payload
 from django_meisa.models import MeisaSyncResult, UserSyncState

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,13 +80,17 @@ def send_upsert(
 
     Called by the backfill's sender threads and chunk task. Never raises a
     ``MeisaError``: the outcome, including a fatal one, is in the ``SendResult``.
-    A stop request before the first request returns ``not_sent``; a stop during
-    backoff returns the last error, so the user counts as not synced.
+    A stop request (Ctrl-C) while waiting for a token or backing off returns
+    ``not_sent``: the user is neither synced nor failed, and ``--resume`` retries it.
+    No request starts after ``deadline`` (``time.monotonic()``), when the user's sync
+    lease may run out: the result is ``expired`` and the caller leases and maps again.
     """
     failures = waits = 0
     while True:
         if not limiter.acquire(stop):
             return SendResult(not_sent=True, error="stopped")
+        if deadline is not None and time.monotonic() > deadline:
+            return SendResult(not_sent=True, expired=True, error="sync lease expired")
         try:
             return SendResult(contact=client.upsert_contact(payload))
         except MeisaRateLimitError as err:

@@ -12,36 +12,20 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, F, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from django_meisa import conf
 from django_meisa.lease import lease_seconds
-from django_meisa.models import MeisaSyncResult, UserSyncState
+from django_meisa.models import UserSyncState
 
-#: Fields written for each kind of outcome (the lease is released separately).
-SUCCESS_FIELDS = [
-    "synced_version", "failed_version", "pending_since", "signup_pending",
-    "payload_fingerprint", "contact_id", "meisa_status", "last_synced_at",
-    "last_attempt_at", "last_result", "attempts", "last_error", "last_error_at",
-]  # fmt: skip
-HANDLED_FIELDS = [
-    "synced_version", "failed_version", "pending_since", "last_attempt_at",
-    "last_result", "attempts", "last_error", "last_error_at",
-]  # fmt: skip
-FAILURE_FIELDS = ["attempts", "last_error", "last_error_at", "last_attempt_at", "last_result"]
-PERMANENT_FAILURE_FIELDS = [*FAILURE_FIELDS, "failed_version"]
 #: Seconds kept between the last upsert a chunk may start and its lease's expiry, so
 #: the results are recorded while the lease still holds.
 RECORD_MARGIN = 30.0
-
-
-def _clear_pending_if(version: int) -> Case:
-    # As in sync_record: pending_since is cleared only if no newer request arrived.
-    return Case(When(version__lte=version, then=Value(None)), default=F("pending_since"))
 
 
 @dataclass
@@ -75,16 +59,14 @@ def lease_chunk(user_pks: list[Any], *, wait_busy: float | None = None) -> Meisa
     pass (default: one sync lease), then left in ``busy``. States are read *after*
     the lease is taken, so their ``version`` is the one this backfill handles.
     """
-    UserSyncState.objects.bulk_create(
-        [UserSyncState(user_id=pk) for pk in user_pks], ignore_conflicts=True
-    )
+    create_missing_rows(user_pks)
     seconds = chunk_lease_seconds()
     token = uuid.uuid4().hex
     deadline = time.monotonic() + (wait_busy if wait_busy is not None else lease_seconds())
     wanted, delay = list(user_pks), 0.05
     while True:
         _take(wanted, token, seconds)
-        states = {s.user_id: s for s in UserSyncState.objects.filter(user_id__in=user_pks)}
+        states = {s.user_id: s for s in _states_of(user_pks)}
         busy = [pk for pk in user_pks if states[pk].lease_token != token]
         if not busy or time.monotonic() + delay > deadline:
             break
@@ -94,6 +76,31 @@ def lease_chunk(user_pks: list[Any], *, wait_busy: float | None = None) -> Meisa
     send_deadline = time.monotonic() + seconds - (connect + read + RECORD_MARGIN)
     held = {pk: state for pk, state in states.items() if state.lease_token == token}
     return MeisaChunkLease(token, held, busy, send_deadline)
+
+
+def create_missing_rows(user_pks: list[Any]) -> None:
+    """Create the state rows the users of ``user_pks`` lack (two queries at most).
+
+    Every other column has a database default, so on PostgreSQL and SQLite a plain
+    ``INSERT (user_id) ... ON CONFLICT DO NOTHING`` per row is sent with ``executemany``
+    (the ORM's ``bulk_create`` compiles each of the model's columns for every row).
+    """
+    existing = set(
+        UserSyncState.objects.filter(user_id__in=user_pks).values_list("user_id", flat=True)
+    )
+    missing = [pk for pk in user_pks if pk not in existing]
+    if not missing:
+        return
+    if connection.vendor not in ("postgresql", "sqlite"):
+        UserSyncState.objects.bulk_create(
+            [UserSyncState(user_id=pk) for pk in missing], ignore_conflicts=True
+        )
+        return
+    table = connection.ops.quote_name(UserSyncState._meta.db_table)
+    # Only the quoted table name is formatted in; the pks are parameters.
+    sql = f"INSERT INTO {table} (user_id) VALUES (%s) ON CONFLICT (user_id) DO NOTHING"  # noqa: S608
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, [(pk,) for pk in missing])
 
 
 def _take(user_pks: list[Any], token: str, seconds: float) -> None:
@@ -106,69 +113,10 @@ def _take(user_pks: list[Any], token: str, seconds: float) -> None:
 
 def read_states(user_pks: Iterable[Any]) -> dict[Any, UserSyncState]:
     """Return the existing state rows of ``user_pks`` without leasing (dry runs)."""
-    return {s.user_id: s for s in UserSyncState.objects.filter(user_id__in=list(user_pks))}
+    return {s.user_id: s for s in _states_of(list(user_pks))}
 
 
-@dataclass
-class MeisaChunkRecord:
-    """State updates for a chunk's users, written in a few bulk queries by ``save``."""
-
-    lease: MeisaChunkLease
-    now: dt.datetime = field(default_factory=timezone.now)
-    _groups: dict[str, list[UserSyncState]] = field(default_factory=dict)
-
-    def success(self, state: UserSyncState, version: int, fingerprint: str, contact: Any) -> None:
-        """Record an accepted upsert of ``version`` (as ``sync_record.record_success``)."""
-        status = contact.get("status")
-        self._set(state, "success", synced_version=version, failed_version=None,
-                  pending_since=_clear_pending_if(version), signup_pending=False,
-                  payload_fingerprint=fingerprint, contact_id=str(contact.get("id", ""))[:64],
-                  meisa_status=status[:32] if isinstance(status, str) else "",
-                  last_synced_at=self.now, last_attempt_at=self.now,
-                  last_result=MeisaSyncResult.SYNCED, attempts=0, last_error="",
-                  last_error_at=None)  # fmt: skip
-
-    def handled(self, state: UserSyncState, version: int, result: str) -> None:
-        """Record that ``version`` needs no request (unchanged payload, or no email)."""
-        self._set(state, "handled", synced_version=version, failed_version=None,
-                  pending_since=_clear_pending_if(version), last_attempt_at=self.now,
-                  last_result=result, attempts=0, last_error="", last_error_at=None)  # fmt: skip
-
-    def failure(self, state: UserSyncState, version: int, error: str, *, permanent: bool) -> None:
-        """Record a failed attempt; a permanent one marks ``failed_version`` for the sweep."""
-        result = MeisaSyncResult.FAILED_PERMANENT if permanent else MeisaSyncResult.FAILED_RETRYABLE
-        extra = {"failed_version": version} if permanent else {}
-        self._set(state, "permanent" if permanent else "failure", attempts=F("attempts") + 1,
-                  last_error=error[:1000], last_error_at=self.now, last_attempt_at=self.now,
-                  last_result=result, **extra)  # fmt: skip
-
-    def flush(self) -> None:
-        """Write the outcomes recorded so far: one bulk query per kind, the lease kept.
-
-        Called often while a chunk is sending, so a crash loses as few results as
-        possible (a user sent but not recorded would be sent again by ``--resume``).
-        """
-        fields = {
-            "success": SUCCESS_FIELDS,
-            "handled": HANDLED_FIELDS,
-            "failure": FAILURE_FIELDS,
-            "permanent": PERMANENT_FAILURE_FIELDS,
-        }
-        for kind, states in self._groups.items():
-            self.lease.rows().bulk_update(states, fields[kind], batch_size=500)
-        self._groups.clear()
-
-    def save(self) -> None:
-        """Write what is left to write, then release the chunk's lease."""
-        self.flush()
-        self.lease.release()
-
-    @property
-    def dirty(self) -> bool:
-        """True when some outcomes are not written yet."""
-        return bool(self._groups)
-
-    def _set(self, state: UserSyncState, kind: str, **values: Any) -> None:
-        for name, value in values.items():
-            setattr(state, name, value)
-        self._groups.setdefault(kind, []).append(state)
+def _states_of(user_pks: list[Any]) -> Any:
+    # Only what the backfill reads: loading whole rows would double the per-user cost.
+    fields = ("user_id", "version", "payload_fingerprint", "last_synced_at", "lease_token")
+    return UserSyncState.objects.filter(user_id__in=user_pks).only(*fields)

@@ -1,0 +1,42 @@
+"""The backfill streams users: its peak memory does not grow with the number of users."""
+
+from __future__ import annotations
+
+import gc
+import io
+import tracemalloc
+
+import pytest
+
+from django_meisa.backfill import MeisaBackfillOptions, run_backfill
+from django_meisa.models import BackfillRun, UserSyncState
+from tests.backfill_support import StubClient, make_users
+
+pytestmark = pytest.mark.django_db
+
+
+def peak_bytes_of_a_backfill() -> int:
+    """Peak traced memory of one inline backfill of every user (fresh run, forced)."""
+    UserSyncState.objects.all().delete()
+    BackfillRun.objects.all().delete()
+    options = MeisaBackfillOptions(mode="inline", chunk_size=200, concurrency=2, force=True)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = run_backfill(options, stdout=io.StringIO(), client_factory=StubClient)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.ok
+    return peak
+
+
+def test_peak_memory_is_flat_from_600_to_3000_users(meisa_fake):
+    make_users(600)
+    small = peak_bytes_of_a_backfill()
+    make_users(2400, start=600)
+    large = peak_bytes_of_a_backfill()
+
+    assert UserSyncState.objects.count() == 3000
+    # Five times the users; the peak stays within a third (chunks, not tables).
+    assert large < small * 1.35, (small, large)
