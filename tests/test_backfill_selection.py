@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -148,7 +149,12 @@ def test_queries_per_chunk_do_not_grow_with_the_chunk(meisa_fake):
 
     def queries(chunk_size: int) -> int:
         UserSyncState.objects.all().delete()
-        with override_settings(MEISA=settings), CaptureQueriesContext(connection) as ctx:
+        with (
+            override_settings(MEISA=settings),
+            # Results are also flushed every 50 ms while sending: not per user, but timing.
+            mock.patch("django_meisa.backfill.inline.FLUSH_INTERVAL", 3600),
+            CaptureQueriesContext(connection) as ctx,
+        ):
             backfill("--chunk-size", str(chunk_size), "--force")
         return len(ctx.captured_queries)
 
