@@ -1,0 +1,219 @@
+"""The request path: one durable bump and one publish per user per transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models.signals import post_save
+from django.test.utils import CaptureQueriesContext
+
+import django_meisa
+from django_meisa.enqueue import bump_version, publish_syncs, request_sync, task_pk
+from django_meisa.models import UserSyncState
+from tests.sync_support import make_user, state_of
+from tests.testapp.models import Subscription
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Record the (args, options) of every sync_contact publish instead of sending it."""
+    from django_meisa.tasks import sync_contact
+
+    calls = []
+    monkeypatch.setattr(
+        sync_contact, "apply_async", lambda args, **options: calls.append((args, options))
+    )
+    return calls
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.mark.django_db
+def test_create_in_a_transaction_bumps_once_and_publishes_the_pk_after_commit(published, on_commit):
+    with on_commit():
+        user = make_user("ada")
+        assert published == []  # not before the commit
+    assert [args for args, _ in published] == [(user.pk,)]
+    state = state_of(user)
+    assert (state.version, state.synced_version, state.signup_pending) == (1, 0, True)
+    assert state.pending_since is not None
+
+
+@pytest.mark.django_db
+def test_ten_saves_in_one_transaction_cost_one_statement_and_one_publish(published, on_commit):
+    with on_commit():
+        user = make_user("ten")
+        for n in range(10):
+            user.first_name = f"n{n}"
+            with CaptureQueriesContext(connection) as queries:
+                request_sync(user)
+            assert len(queries) == 0
+            user.save()
+    assert len(published) == 1
+    assert state_of(user).version == 1
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_savepoint_publishes_nothing(published, on_commit):
+    with on_commit(), transaction.atomic():
+        make_user("ghost")
+        transaction.set_rollback(True)
+    assert published == []
+    assert not UserSyncState.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_after_a_rolled_back_savepoint_is_bumped_again(published):
+    user = make_user("again")
+    UserSyncState.objects.all().delete()
+    published.clear()
+    with transaction.atomic():
+        with transaction.atomic():
+            user.save()
+            transaction.set_rollback(True)
+        assert not UserSyncState.objects.exists()
+        user.save()
+    assert state_of(user).version == 1
+    assert [args for args, _ in published] == [(user.pk,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_publish_per_user_across_savepoint_levels(published):
+    first, second = make_user("one"), make_user("two")
+    published.clear()
+    with transaction.atomic():
+        with transaction.atomic():
+            first.save()
+        second.save()
+        first.save()
+        with transaction.atomic():
+            second.save()
+    assert sorted(args for args, _ in published) == sorted([(first.pk,), (second.pk,)])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_autocommit_publishes_at_once_with_bounded_retries(published, settings):
+    settings.MEISA = {**settings.MEISA, "ENQUEUE_MAX_RETRIES": 1}
+    user = make_user("auto")
+    assert len(published) == 1
+    (args, options) = published[0]
+    assert args == (user.pk,)
+    assert options["retry"] is True
+    assert options["retry_policy"]["max_retries"] == 1
+
+
+@pytest.mark.django_db
+def test_raw_saves_and_disabled_sync_are_ignored(published, on_commit, settings):
+    user_model = get_user_model()
+    with on_commit():
+        user = user_model(username="fixture", email="fixture@example.com")
+        user.save_base(raw=True)
+    assert published == []
+    settings.MEISA = {**settings.MEISA, "ENABLED": False}
+    with on_commit():
+        make_user("disabled")
+    assert published == []
+    assert not UserSyncState.objects.exists()
+
+
+@pytest.mark.django_db
+def test_sync_on_save_off_still_syncs_logins(published, on_commit, settings):
+    settings.MEISA = {**settings.MEISA, "SYNC_ON_SAVE": False}
+    with on_commit():
+        user = make_user("quiet")
+        user.save()
+    assert published == []
+    with on_commit():
+        user.save(update_fields=["last_login"])
+    assert len(published) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_public_request_sync_accepts_a_user_or_a_pk(published):
+    user = make_user("public")
+    published.clear()
+    with transaction.atomic():
+        django_meisa.request_sync(user)
+        django_meisa.request_sync(user.pk)
+    assert [args for args, _ in published] == [(user.pk,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_trigger_model_save_and_delete_request_its_user(published, settings):
+    settings.MEISA = {**settings.MEISA, "SYNC_TRIGGERS": {"testapp.Subscription": "user"}}
+    user = make_user("payer")
+    published.clear()
+    with transaction.atomic():
+        subscription = Subscription.objects.create(user=user, plan="pro")
+        assert published == []
+    assert [args for args, _ in published] == [(user.pk,)]
+    with transaction.atomic():
+        subscription.delete()
+    assert len(published) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_user_with_trigger_rows_still_works(published, settings):
+    settings.MEISA = {**settings.MEISA, "SYNC_TRIGGERS": {"testapp.Subscription": "user"}}
+    user = make_user("leaver")
+    Subscription.objects.create(user=user, plan="pro")
+    published.clear()
+    with transaction.atomic():
+        user.delete()
+    assert not get_user_model().objects.filter(username="leaver").exists()
+    assert not UserSyncState.objects.exists()
+    assert published == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unrelated_model_saves_do_nothing(published, settings):
+    settings.MEISA = {**settings.MEISA, "SYNC_TRIGGERS": {}}
+    user = make_user("plain")
+    published.clear()
+    with transaction.atomic():
+        Subscription.objects.create(user=user, plan="pro")
+        post_save.send(sender=Subscription, instance=None, created=False, raw=True)
+    assert published == []
+
+
+@pytest.mark.django_db
+def test_orm_fallback_for_other_databases(monkeypatch):
+    user = make_user("mysql")
+    UserSyncState.objects.all().delete()
+    monkeypatch.setattr(connection, "vendor", "mysql")
+    bump_version(user.pk, created=True, using="default")
+    bump_version(user.pk, created=False, using="default")
+    state = state_of(user)
+    assert (state.version, state.signup_pending) == (2, True)
+
+
+def test_a_failed_publish_logs_one_warning_with_pks_only_and_never_raises(monkeypatch, caplog):
+    from kombu.exceptions import OperationalError
+
+    from django_meisa.tasks import sync_contact
+
+    calls = []
+
+    def refuse(args, **options):
+        calls.append(args)
+        raise OperationalError("amqp://guest:hunter2@broker//: connection refused")
+
+    monkeypatch.setattr(sync_contact, "apply_async", refuse)
+    publish_syncs([1, 2, 3])
+    assert calls == [(1,)]  # the broker is down for the others too
+    warnings = [r for r in caplog.records if r.name == "django_meisa.enqueue"]
+    assert len(warnings) == 1
+    assert "1, 2, 3" in warnings[0].getMessage()
+    assert "hunter2" not in caplog.text
+
+
+def test_uuid_primary_keys_travel_as_strings():
+    value = uuid.uuid4()
+    assert task_pk(value) == str(value)
+    assert task_pk(7) == 7
