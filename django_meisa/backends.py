@@ -87,8 +87,9 @@ class SuppressionEmailBackend(BaseEmailBackend):
 
     def recipients_of(self, message: Any) -> dict[str, list[MeisaRecipient]]:
         """Return the parsed ``to``, ``cc`` and ``bcc`` of ``message``."""
+        # Empty values are no recipient at all (Django's recipients() skips them too).
         return {
-            field: [parse_recipient(value) for value in (getattr(message, field, None) or [])]
+            field: [parse_recipient(v) for v in (getattr(message, field, None) or []) if v]
             for field in RECIPIENT_FIELDS
         }
 

@@ -113,7 +113,6 @@ def test_every_form_of_a_suppressed_address_is_dropped(suppressed):
         "ok@example.com\nBcc: bad@example.com",
         "ok@example.com\r\n",
         "not an address",
-        "",
         "@example.com",
         "bad@",
     ],
@@ -167,6 +166,12 @@ def test_raise_policy_respects_fail_silently():
         sent = get_connection(WRAPPER, fail_silently=True).send_messages([msg(["bad@example.com"])])
     assert sent == 0
     assert mail.outbox == []
+
+
+def test_empty_values_are_not_recipients():
+    assert send(msg(["", "ok@example.com"])) == 1
+    assert send(msg([""], cc=["c@example.com"])) == 1
+    assert mail.outbox[1].cc == ["c@example.com"]
 
 
 def test_message_without_recipients_is_passed_through_untouched():

@@ -201,3 +201,25 @@ def test_add_and_delete_permissions_manage_local_entries(client, django_user_mod
     assert staff.post(reverse(ADD), {"email": "n@example.com", "reason": ""}).status_code == 302
     assert staff.post(delete_url(rows["local"]), {"post": "yes"}).status_code == 302
     assert staff.post(delete_url(rows["meisa"]), {"post": "yes"}).status_code == 403
+
+
+def test_deleting_a_local_entry_meisa_also_lists_hands_it_over(admin_client, meisa_fake, rows):
+    meisa_fake.add_unsubscribed("listed@example.com", "ada@xn--bcher-kva.de", "local@example.com")
+    admin_client.post(reverse(REFRESH))
+    response = admin_client.post(delete_url(rows["local"]), {"post": "yes"}, follow=True)
+    assert "stay suppressed" in response.content.decode()
+    row = SuppressedEmail.objects.get(email="local@example.com")
+    assert row.source == "meisa"
+    meisa_fake.remove_unsubscribed("local@example.com")
+    admin_client.post(reverse(REFRESH))
+    assert not SuppressedEmail.objects.filter(email="local@example.com").exists()
+
+
+def test_deleting_a_local_entry_an_upsert_reported_keeps_it_suppressed(admin_client, rows):
+    from django_meisa.suppression import is_suppressed, suppress_contact_status
+
+    suppress_contact_status("local@example.com", "bounced")
+    data = {"action": "delete_local_entries", "_selected_action": [rows["local"].pk]}
+    admin_client.post(reverse(LIST), data)
+    assert is_suppressed("local@example.com")
+    assert SuppressedEmail.objects.get(email="local@example.com").source == "meisa"

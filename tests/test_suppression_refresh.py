@@ -62,11 +62,15 @@ def test_diff_adds_confirms_removes_and_keeps_local_rows(meisa_fake):
 
 def test_local_row_listed_by_meisa_stays_local_and_survives_unlisting(meisa_fake):
     SuppressedEmail.objects.create(email="both@x.com", source="local")
-    meisa_fake.add_unsubscribed("both@x.com")
-    assert refresh_suppressions().added == 0
+    meisa_fake.add_unsubscribed("both@x.com", "other@x.com")
+    assert refresh_suppressions().added == 1
+    row = SuppressedEmail.objects.get(email="both@x.com")
+    assert row.source == "local"
+    assert row.last_confirmed == SuppressionRefreshState.load().as_of  # Meisa lists it too
     meisa_fake.remove_unsubscribed("both@x.com")
     assert refresh_suppressions().removed == 0
-    assert SuppressedEmail.objects.get(email="both@x.com").source == "local"
+    row = SuppressedEmail.objects.get(email="both@x.com")
+    assert (row.source, row.last_confirmed) == ("local", None)
 
 
 def test_success_is_recorded_on_the_state_row(meisa_fake):
@@ -107,13 +111,14 @@ def test_suppress_contact_status_adds_a_reported_row():
     assert is_suppressed("zed@example.com")
 
 
-def test_suppress_contact_status_ignores_active_and_leaves_local_rows_alone():
+def test_suppress_contact_status_ignores_active_and_keeps_local_rows_local():
     suppress_contact_status("a@x.com", "active")
     assert not emails()
     SuppressedEmail.objects.create(email="l@x.com", source="local", reason="note")
     suppress_contact_status("l@x.com", "complained")
     row = SuppressedEmail.objects.get(email="l@x.com")
-    assert (row.source, row.reason, row.reported_at) == ("local", "note", None)
+    assert (row.source, row.reason) == ("local", "note")
+    assert row.reported_at is not None  # so deleting it in the admin hands it to Meisa
 
 
 def test_reported_row_survives_a_lagging_list_then_is_confirmed(meisa_fake):

@@ -19,8 +19,12 @@ from django_meisa import conf
 from django_meisa.addresses import normalize_email
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 from django_meisa.suppression import explain_address, refresh_suppressions
+from django_meisa.suppression.local import remove_local_entries
 
 REFRESH_PERMISSION = "django_meisa.refresh_suppressedemail"
+HANDED_OVER = _(
+    "%(n)d entries are on Meisa's list too: they stay suppressed, now as Meisa entries."
+)
 
 
 class LocalEntryForm(forms.ModelForm):
@@ -114,16 +118,25 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Delete selected local entries"), permissions=["delete"])
     def delete_local_entries(self, request: HttpRequest, queryset: QuerySet) -> None:
-        local = queryset.filter(source=SuppressedEmail.Source.LOCAL)
-        skipped = queryset.count() - local.count()
-        deleted, _details = local.delete()
+        skipped = queryset.exclude(source=SuppressedEmail.Source.LOCAL).count()
+        deleted, handed = remove_local_entries(queryset)
         self.message_user(request, _("Deleted %(n)d local entries.") % {"n": deleted})
+        if handed:
+            self.message_user(request, HANDED_OVER % {"n": handed}, messages.WARNING)
         if skipped:
             self.message_user(
                 request,
                 _("Skipped %(n)d Meisa entries: only a refresh removes them.") % {"n": skipped},
                 messages.WARNING,
             )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        _deleted, handed = remove_local_entries(SuppressedEmail.objects.filter(pk=obj.pk))
+        if handed:
+            self.message_user(request, HANDED_OVER % {"n": handed}, messages.WARNING)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        remove_local_entries(queryset)
 
     # Extra pages --------------------------------------------------------------------------
 

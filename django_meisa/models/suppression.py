@@ -24,6 +24,9 @@ class SuppressedEmail(models.Model):
     was in the latest applied list, whose ``as_of`` is on ``SuppressionRefreshState``.
     ``last_confirmed`` holds a date only for rows the latest list left out but whose
     deletion was withheld by the shrink guard: the ``as_of`` of the last list that had them.
+    On a ``local`` row, ``last_confirmed`` is the ``as_of`` of the latest list when Meisa
+    lists the address too (NULL otherwise), so deleting the row hands it over to Meisa
+    instead of making the address sendable.
     """
 
     class Source(models.TextChoices):

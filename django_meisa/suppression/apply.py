@@ -71,7 +71,7 @@ class DiffApplier:
     def apply(self, emails: Sequence[str], params: dict[str, Any], guard: ShrinkGuard) -> Diff:
         """Apply Meisa's ``emails`` (normalized here) and return the counts.
 
-        The caller holds a transaction. ``params`` holds ``now``, ``previous_as_of`` and
+        The caller holds a transaction. ``params`` holds ``now``, ``as_of``, ``previous_as_of``,
         ``grace_cutoff`` (rows an upsert reported after it are kept even when unlisted).
         """
         with self.connection.cursor() as cursor:
@@ -84,6 +84,7 @@ class DiffApplier:
             diff.held = self._count_held(cursor)
             diff.added = self._insert_new(cursor, params["now"])
             self._reconfirm(cursor)
+            self._mark_local(cursor, params["as_of"])
             self._remove_or_withhold(cursor, diff, params, guard)
             cursor.execute(f"DROP TABLE {self.temp}")
         return diff
@@ -162,6 +163,16 @@ class DiffApplier:
             f"WHERE source = %s AND (last_confirmed IS NOT NULL OR reported_at IS NOT NULL) "
             f"AND EXISTS (SELECT 1 FROM {self.temp} i WHERE i.email = {self.table}.email)",
             ["meisa"],
+        )
+
+    def _mark_local(self, cursor: Any, as_of: dt.datetime) -> None:
+        # Local rows are few: record on each whether Meisa lists it too, so deleting it
+        # in the admin can hand it over to Meisa instead of making it sendable.
+        cursor.execute(
+            f"UPDATE {self.table} SET last_confirmed = CASE WHEN EXISTS "
+            f"(SELECT 1 FROM {self.temp} i WHERE i.email = {self.table}.email) "
+            f"THEN %s ELSE NULL END WHERE source = %s",
+            [as_of, "local"],
         )
 
     def _remove_or_withhold(

@@ -119,6 +119,7 @@ def _apply(listing: UnsubscribedList, guard: ShrinkGuard, now: dt.datetime) -> D
             )
         params = {
             "now": now,
+            "as_of": listing.as_of,
             "previous_as_of": state.as_of,
             "grace_cutoff": listing.as_of - grace,
         }

@@ -21,7 +21,8 @@ def suppress_contact_status(email: str, status: str) -> None:
     Called by contact sync after an upsert. The row is a ``meisa`` row stamped with
     ``reported_at``: refreshes keep it while Meisa's list doesn't show it yet, for
     ``MEISA["SUPPRESSION_STATUS_GRACE"]`` seconds after the report (the list snapshot
-    may lag), and clear the stamp once the list does. ``local`` rows are left alone.
+    may lag), and clear the stamp once the list does. ``local`` rows keep their source
+    and note, and are stamped too.
     An ``active`` status is ignored. Database errors propagate.
     """
     status = (status or "").strip().lower()
@@ -36,6 +37,11 @@ def suppress_contact_status(email: str, status: str) -> None:
         )
         if not created and entry.source == SuppressedEmail.Source.MEISA:
             _restamp(entry, status, now)
+        elif not created:
+            # A local row keeps its source and note; the stamp tells the admin that
+            # deleting it must hand it over to Meisa rather than unsuppress it.
+            entry.reported_at = now
+            entry.save(update_fields=["reported_at"])
     if created:
         logger.info("Suppressed an address at once: Meisa reported its status as %s", status)
 
