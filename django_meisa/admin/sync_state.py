@@ -1,1 +1,156 @@
-"""Admin for per-user contact sync state."""
+"""Admin for per-user contact sync state: read-only status, and "sync now" for permitted staff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from django_meisa.exceptions import MeisaError
+from django_meisa.models import UserSyncState
+
+SYNC_PERMISSION = "django_meisa.sync_usersyncstate"
+#: Selections up to this size are synced inside the admin request; larger ones are queued.
+INLINE_SYNC_LIMIT = 25
+
+
+class SyncStatusFilter(admin.SimpleListFilter):
+    """Filter rows by ``UserSyncState.status`` (pending / failed / synced)."""
+
+    title = _("sync status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("pending", _("Pending")), ("failed", _("Failed")), ("synced", _("Up to date"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        failed = queryset.filter(failed_version=F("version"))
+        if self.value() == "failed":
+            return failed
+        if self.value() == "pending":
+            return queryset.filter(version__gt=F("synced_version")).exclude(
+                pk__in=failed.values("pk")
+            )
+        if self.value() == "synced":
+            return queryset.filter(synced_version__gte=F("version"))
+        return queryset
+
+
+@admin.register(UserSyncState)
+class UserSyncStateAdmin(admin.ModelAdmin):
+    """Read-only per-user sync status. The API key is never part of this model."""
+
+    list_display = [
+        "user",
+        "status_label",
+        "last_synced_at",
+        "last_result",
+        "meisa_status",
+        "attempts",
+        "short_error",
+    ]
+    list_filter = [SyncStatusFilter, "last_result", "meisa_status"]
+    list_select_related = ["user"]
+    ordering = ["-pk"]
+    actions = ["sync_now"]
+    exclude = ["lease_token"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in UserSyncState._meta.fields if f.name != "lease_token"]
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        user_model = get_user_model()
+        email = getattr(user_model, "EMAIL_FIELD", "email")
+        return [f"user__{user_model.USERNAME_FIELD}", f"user__{email}", "contact_id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # rows are created by the sync itself
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        """May the user trigger syncs (the ``sync_usersyncstate`` permission)?"""
+        return bool(request.user.has_perm(SYNC_PERMISSION))
+
+    @admin.display(description=_("status"))
+    def status_label(self, obj: UserSyncState) -> str:
+        return obj.status
+
+    @admin.display(description=_("last error"))
+    def short_error(self, obj: UserSyncState) -> str:
+        return obj.last_error[:80]
+
+    @admin.action(description=_("Sync selected users to Meisa now"), permissions=["sync"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        """Sync the selection: inline when small (with results), else queued for the worker."""
+        pks = list(queryset.values_list("user_id", flat=True))
+        if len(pks) > INLINE_SYNC_LIMIT:
+            queue_forced_syncs(pks)
+            message = ngettext(
+                "%(count)d user queued for sync.", "%(count)d users queued for sync.", len(pks)
+            )
+            self.message_user(request, message % {"count": len(pks)}, messages.SUCCESS)
+            return
+        for pk in pks:
+            self.report(request, pk, sync_user_now(pk))
+
+    def report(self, request: HttpRequest, user_pk: Any, result: str) -> None:
+        """Show one user's sync result as an admin message."""
+        level = messages.ERROR if result.startswith("failed") else messages.SUCCESS
+        self.message_user(
+            request, _("User %(pk)s: %(result)s") % {"pk": user_pk, "result": result}, level
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_sync"
+        view = self.admin_site.admin_view(require_POST(self.sync_view))
+        return [path("<path:object_id>/sync/", view, name=name), *super().get_urls()]
+
+    def sync_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST-only "Sync now" button of one row's page."""
+        if not self.has_sync_permission(request):
+            raise PermissionDenied
+        state = get_object_or_404(UserSyncState, pk=object_id)
+        self.report(request, state.user_id, sync_user_now(state.user_id))
+        change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return HttpResponseRedirect(reverse(change, args=[state.pk]))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "can_sync": self.has_sync_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+
+def sync_user_now(user_pk: Any) -> str:
+    """Force one user's sync in this request; return the outcome or the error's type."""
+    from django_meisa.sync import sync_contact_now
+
+    try:
+        return str(sync_contact_now(user_pk, force=True).result)
+    except MeisaError as err:
+        # The message text is safe, but the type is all staff need here.
+        return f"failed ({type(err).__name__}); it will be retried"
+
+
+def queue_forced_syncs(pks: list[Any]) -> None:
+    """Queue syncs that will really send: forget the fingerprints, then request them."""
+    from django_meisa.enqueue import request_sync
+
+    UserSyncState.objects.filter(user_id__in=pks).update(payload_fingerprint="")
+    for pk in pks:
+        request_sync(pk)

@@ -84,6 +84,7 @@ class UserSyncState(models.Model):
         verbose_name = _("user sync state")
         verbose_name_plural = _("user sync states")
         indexes = [models.Index(fields=["last_result"], name="meisa_sync_last_result")]
+        permissions = [("sync_usersyncstate", _("Can sync users to Meisa now"))]
 
     def __str__(self) -> str:
         return f"Meisa sync state of user {self.user_id}"
@@ -92,6 +93,17 @@ class UserSyncState(models.Model):
     def is_pending(self) -> bool:
         """True while a requested change has not been handled yet."""
         return self.version > self.synced_version and self.failed_version != self.version
+
+    @property
+    def status(self) -> str:
+        """One word for people: "failed", "pending", "synced", "skipped" or "new"."""
+        if self.is_failed:
+            return "failed"
+        if self.is_pending:
+            return "pending"
+        if self.last_synced_at is not None:
+            return "synced"
+        return "skipped" if self.last_result.startswith("skipped") else "new"
 
     @property
     def is_failed(self) -> bool:

@@ -1,0 +1,90 @@
+"""The UserSyncState admin: read-only status, permission-gated "sync now", no API key."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from django_meisa.models import UserSyncState
+from tests.sync_support import make_user, state_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def no_publish(monkeypatch):
+    monkeypatch.setattr("django_meisa.enqueue.publish_syncs", lambda pks: None)
+
+
+def staff(client, *, can_sync):
+    user = make_user("staff", is_staff=True)
+    perms = ["view_usersyncstate"] + (["sync_usersyncstate"] if can_sync else [])
+    user.user_permissions.set(Permission.objects.filter(codename__in=perms))
+    client.force_login(user)
+    return user
+
+
+def test_changelist_and_change_page_show_status_without_the_api_key(client, meisa_fake):
+    staff(client, can_sync=True)
+    member = make_user("member")
+    changelist = client.get(reverse("admin:django_meisa_usersyncstate_changelist"))
+    assert changelist.status_code == 200
+    assert b"pending" in changelist.content
+    page = client.get(
+        reverse("admin:django_meisa_usersyncstate_change", args=[state_of(member).pk])
+    )
+    assert page.status_code == 200
+    assert b"Sync now" in page.content
+    assert b"lease_token" not in page.content
+    for response in (changelist, page):
+        assert b"meisa_test_key" not in response.content
+    assert b'name="version"' not in page.content  # read-only, no inputs
+
+
+def test_the_sync_now_button_forces_a_sync(client, meisa_fake):
+    staff(client, can_sync=True)
+    member = make_user("member")
+    url = reverse("admin:django_meisa_usersyncstate_sync", args=[state_of(member).pk])
+    assert client.get(url).status_code == 405
+    response = client.post(url, follow=True)
+    assert response.status_code == 200
+    assert len(meisa_fake.upserts) == 1
+    assert b"synced" in response.content
+    client.post(url)
+    assert len(meisa_fake.upserts) == 2  # forced, although nothing changed
+
+
+def test_sync_now_needs_the_permission(client, meisa_fake):
+    staff(client, can_sync=False)
+    member = make_user("member")
+    state = state_of(member)
+    url = reverse("admin:django_meisa_usersyncstate_sync", args=[state.pk])
+    assert client.post(url).status_code == 403
+    page = client.get(reverse("admin:django_meisa_usersyncstate_change", args=[state.pk]))
+    assert b"Sync now" not in page.content
+    changelist = client.get(reverse("admin:django_meisa_usersyncstate_changelist"))
+    assert b"sync_now" not in changelist.content
+    assert meisa_fake.requests == []
+
+
+def test_the_bulk_action_syncs_the_selection_and_reports_failures(client, meisa_fake):
+    staff(client, can_sync=True)
+    good, bad = make_user("good"), make_user("bad")
+    meisa_fake.inject_fault("server_error", status=422, path="upsert")
+    ids = sorted(UserSyncState.objects.filter(user__in=[good, bad]).values_list("pk", flat=True))
+    response = client.post(
+        reverse("admin:django_meisa_usersyncstate_changelist"),
+        {"action": "sync_now", "_selected_action": ids},
+        follow=True,
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "failed_permanent" in text
+    assert "synced" in text
+    assert len(meisa_fake.upserts) == 1
+
+
+def test_no_add_or_delete(client):
+    staff(client, can_sync=True)
+    assert client.get(reverse("admin:django_meisa_usersyncstate_add")).status_code == 403
