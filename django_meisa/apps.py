@@ -20,6 +20,10 @@ class MeisaConfig(AppConfig):
         checks.register(meisa_checks.check_contact_sync)
         checks.register(meisa_checks.check_suppression)
 
+        from django_meisa.backfill.checks import check_backfill
+
+        checks.register(check_backfill)
+
         from django_meisa.receivers import connect_receivers
 
         connect_receivers()
