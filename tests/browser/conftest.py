@@ -57,6 +57,25 @@ def _playwright_importable() -> bool:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Put the SQLite test database in a file, not in memory.
+
+    An in-memory database is one connection shared by the test thread and the live
+    server's threads; the browser's overlapping requests then corrupt it (seen as
+    "bad parameter or other API misuse", even a segfault). A file gives each thread
+    its own connection, as on a real server.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        path = tmp_path_factory.mktemp("browser-db") / "test.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     """One headless Chromium for the session."""
     _require_browser()
@@ -71,8 +90,13 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def browser_page(chromium: Any, live_server: Any) -> Iterator[Any]:
-    """A fresh browser tab (own cookies) pointed at the live server."""
+def browser_page(transactional_db: None, chromium: Any, live_server: Any) -> Iterator[Any]:
+    """A fresh browser tab (own cookies) pointed at the live server.
+
+    ``transactional_db`` comes first: the test database (a file) must exist before the
+    session's live server starts, and the tab must close (no request in flight) before
+    the database is flushed at teardown.
+    """
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 900}
     )
@@ -109,6 +133,19 @@ def staff_user(transactional_db: None) -> Any:
     )
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="django_meisa"))
     return user
+
+
+@pytest.fixture
+def http_meisa(settings: Any) -> Iterator[Any]:
+    """The local Meisa over HTTP in a thread, with MEISA pointed at it for the live server."""
+    from django_meisa.testing.fake import FakeMeisa
+    from django_meisa.testing.server import serve_in_thread
+
+    fake = FakeMeisa(api_key="meisa_browser_key")
+    server, base_url = serve_in_thread(fake)
+    settings.MEISA = {**settings.MEISA, "API_KEY": fake.api_key, "BASE_URL": base_url}
+    yield fake
+    server.stop()
 
 
 def log_in(page: Any, user: Any) -> None:

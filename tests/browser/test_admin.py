@@ -17,5 +17,7 @@ def test_staff_logs_in_and_sees_django_meisa(
     log_in(browser_page, staff_user)
     screenshot("admin-index")
 
-    assert "Site administration" in browser_page.content()
-    assert browser_page.locator("#user-tools").inner_text().upper().startswith("WELCOME")
+    assert browser_page.locator("#user-tools").inner_text().upper().startswith("WELCOME, STAFF")
+    meisa = browser_page.locator("#content-main .app-django_meisa").inner_text()
+    assert "Suppressed emails" in meisa
+    assert "User sync states" in meisa
