@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -247,3 +248,45 @@ def test_runs_as_a_process_and_announces_its_url():
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
         process.stdout.close()
+
+
+def test_pending_faults_can_be_listed_and_cleared(client, local_meisa):
+    control(local_meisa, "POST", "faults", {"kind": "server_error", "times": 3, "path": "upsert"})
+    status, pending = control(local_meisa, "GET", "faults")
+    assert status == 200
+    assert [(f["kind"], f["remaining"], f["path"]) for f in pending] == [
+        ("server_error", 3, "upsert")
+    ]
+    assert control(local_meisa, "DELETE", "faults") == (200, {"faults": []})
+    assert client.upsert_contact({"email": "a@example.com"})["email"] == "a@example.com"
+
+
+def test_latency_delays_api_answers_but_not_controls(client, local_meisa):
+    assert control(local_meisa, "POST", "latency", {"ms": 300}) == (200, {"latency_ms": 300.0})
+    started = time.monotonic()
+    client.fetch_unsubscribed_emails()
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    assert control(local_meisa, "GET", "latency") == (200, {"latency_ms": 300.0})
+    assert time.monotonic() - started < 0.3
+    assert control(local_meisa, "POST", "latency", {"ms": -1})[0] == 400
+    assert control(local_meisa, "POST", "latency", {"ms": 0})[1] == {"latency_ms": 0.0}
+
+
+def test_latency_is_per_request_so_concurrent_clients_overlap():
+    server, base_url = serve_in_thread(latency_ms=300)
+    try:
+
+        def upsert(n):
+            MeisaClient(api_key=KEY, base_url=base_url).upsert_contact({"email": f"c{n}@x.io"})
+
+        threads = [threading.Thread(target=upsert, args=(n,)) for n in range(4)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert time.monotonic() - started < 1.0  # four 300 ms answers, served in parallel
+        assert len(server.fake.upserts) == 4
+    finally:
+        server.stop()

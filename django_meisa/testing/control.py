@@ -14,6 +14,10 @@ the server binds to 127.0.0.1, and the controls only change the in-memory fake.
     DELETE /_control/unsubscribed       {"emails": [...]} stop listing them
     POST   /_control/unsubscribe        {"email": A, "status": "unsubscribed"} set a status
     POST   /_control/faults     {"kind": K, "times", "path", "retry_after", "status", "seconds"}
+    GET    /_control/faults             the injected faults not used up yet
+    DELETE /_control/faults             drop them
+    POST   /_control/latency            {"ms": 50} delay every API answer (0 turns it off)
+    GET    /_control/latency            the delay now
     POST   /_control/reset              forget everything
 """
 
@@ -59,6 +63,25 @@ def handle_control(fake: FakeMeisa, method: str, path: str, body: bytes | None) 
         return _json(200, action(fake, data, query))
     except ControlError as err:
         return _json(err.status, {"detail": str(err)})
+
+
+def handle_latency(door: Any, method: str, body: bytes | None) -> FakeResponse:
+    """Answer ``/_control/latency``: GET shows, POST ``{"ms": N}`` sets ``door.latency_ms``.
+
+    Called by the HTTP door, whose own setting this is (the fake has no clock). Models
+    the round trip to the real Meisa, so a benchmark can show what concurrency buys.
+    """
+    try:
+        if method == "POST":
+            milliseconds = float(_body_object(body).get("ms", 0))
+            if not 0 <= milliseconds <= 60_000:
+                raise ControlError("ms must be between 0 and 60000.")
+            door.latency_ms = milliseconds
+        elif method != "GET":
+            return _json(405, {"detail": "GET or POST /_control/latency."})
+    except (ControlError, TypeError, ValueError) as err:
+        return _json(400, {"detail": str(err)})
+    return _json(200, {"latency_ms": door.latency_ms})
 
 
 def _body_object(body: bytes | None) -> dict[str, Any]:
@@ -142,6 +165,11 @@ def _fault(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
     return {"injected": {"kind": data.get("kind"), **options}}
 
 
+def _clear_faults(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
+    fake.clear_faults()
+    return {"faults": []}
+
+
 def _reset(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
     fake.reset()
     return {"reset": True}
@@ -162,6 +190,8 @@ _ROUTES: dict[tuple[str, str], _Action] = {
     ("DELETE", "unsubscribed"): _remove_unsubscribed,
     ("POST", "unsubscribe"): _unsubscribe,
     ("POST", "faults"): _fault,
+    ("GET", "faults"): lambda fake, data, query: fake.pending_faults(),
+    ("DELETE", "faults"): _clear_faults,
     ("POST", "reset"): _reset,
 }
 _HELP = [

@@ -182,6 +182,16 @@ class FakeMeisa:
         with self._lock:
             self._faults.append(_Fault(kind, times, path, retry_after, status, hang_seconds))
 
+    def pending_faults(self) -> list[dict[str, Any]]:
+        """The injected faults not used up yet, oldest first, with calls ``remaining``."""
+        with self._lock:
+            return [dict(vars(fault)) for fault in self._faults]
+
+    def clear_faults(self) -> None:
+        """Drop every injected fault that has not fired yet; contacts are kept."""
+        with self._lock:
+            self._faults.clear()
+
     # The API ----------------------------------------------------------------------------
 
     def handle(

@@ -30,11 +30,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO
 
-from django_meisa.testing.control import CONTROL_PREFIX, handle_control
+from django_meisa.testing.control import CONTROL_PREFIX, handle_control, handle_latency
 from django_meisa.testing.fake import DEFAULT_API_KEY, FakeMeisa, FakeResponse
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+LATENCY_PATH = CONTROL_PREFIX + "latency"
 
 
 class MeisaRequestHandler(BaseHTTPRequestHandler):
@@ -58,9 +59,13 @@ class MeisaRequestHandler(BaseHTTPRequestHandler):
         """Read the body, ask the fake, log one line, write the answer."""
         started = time.perf_counter()
         body = self.read_body()
-        if self.path.startswith(CONTROL_PREFIX):
+        if self.path.startswith(LATENCY_PATH):
+            answer = handle_latency(self.server, self.command, body)
+        elif self.path.startswith(CONTROL_PREFIX):
             answer = handle_control(self.server.fake, self.command, self.path, body)
         else:
+            if self.server.latency_ms:
+                time.sleep(self.server.latency_ms / 1000)
             answer = self.server.fake.handle(self.command, self.path, dict(self.headers), body)
         if answer.hang:
             time.sleep(answer.hang_seconds)
@@ -121,11 +126,14 @@ class MeisaHTTPServer(ThreadingHTTPServer):
         *,
         quiet: bool = False,
         out: IO[str] | None = None,
+        latency_ms: float = 0.0,
     ) -> None:
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.fake = fake
         self.quiet = quiet
+        #: Milliseconds every API answer waits, as the round trip to the real Meisa would.
+        self.latency_ms = latency_ms
         self.out = out if out is not None else sys.stdout
         self._out_lock = threading.Lock()
         super().__init__((host, port), MeisaRequestHandler)
@@ -179,15 +187,19 @@ def serve_in_thread(
     port: int = 0,
     quiet: bool = True,
     out: IO[str] | None = None,
+    latency_ms: float = 0.0,
 ) -> tuple[MeisaHTTPServer, str]:
     """Start a local Meisa in a daemon thread and return ``(server, base_url)``.
 
-    ``port=0`` picks a free port. Pass a ``FakeMeisa`` to control or inspect it directly
+    ``port=0`` picks a free port; ``latency_ms`` delays every API answer (the controls
+    answer at once). Pass a ``FakeMeisa`` to control or inspect it directly
     (``fake.upserts``, ``fake.add_unsubscribed(...)``); one is created otherwise
     (``server.fake``). Call ``server.stop()`` when done. Raises ``OSError`` if the port
     is taken.
     """
-    server = MeisaHTTPServer(fake or FakeMeisa(), host, port, quiet=quiet, out=out)
+    server = MeisaHTTPServer(
+        fake or FakeMeisa(), host, port, quiet=quiet, out=out, latency_ms=latency_ms
+    )
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
@@ -203,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.unsubscribed:
         fake.add_unsubscribed(*args.unsubscribed.split(","))
     try:
-        server = MeisaHTTPServer(fake, args.host, args.port, quiet=args.quiet)
+        server = MeisaHTTPServer(
+            fake, args.host, args.port, quiet=args.quiet, latency_ms=args.latency_ms
+        )
     except OSError as err:
         print(f"Cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
         return 1
@@ -237,6 +251,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-path", default="/api/v1", help="default: %(default)s")
     parser.add_argument("--unsubscribed", default="", help="comma-separated addresses to list")
     parser.add_argument("--quiet", action="store_true", help="no line per request")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay every API answer (a real round trip)"
+    )
     return parser
 
 
