@@ -240,3 +240,31 @@ def test_the_api_key_and_personal_data_stay_out_of_logs_and_task_messages(meisa_
         assert "meisa_test_key" not in text
         assert "secretive@example.com" not in text
     assert all(f"({user.pk},)" in message for message in messages)
+
+
+def test_exhausted_retries_leave_the_user_pending_for_the_sweep(meisa_fake, settings):
+    from django_meisa.signals import contact_sync_failed
+    from django_meisa.sweep import sweep_pending_syncs
+
+    settings.MEISA = {**settings.MEISA, "SYNC_MAX_RETRIES": 2}
+    failures = []
+
+    def receiver(sender, **kwargs):
+        failures.append(kwargs)
+
+    contact_sync_failed.connect(receiver)
+    try:
+        meisa_fake.inject_fault("server_error", times=5, status=502)
+        user = make_user("outage")
+        wait_until(lambda: failures)
+    finally:
+        contact_sync_failed.disconnect(receiver)
+    assert len(meisa_fake.requests) == 3  # the first try and 2 retries
+    assert [f["retryable"] for f in failures] == [True]
+    state = state_of(user)
+    assert state.is_pending
+    assert (state.attempts, state.last_result) == (3, "failed_retryable")
+    settings.MEISA = {**settings.MEISA, "SWEEP_AFTER": 0}
+    assert sweep_pending_syncs() == 1
+    wait_until(lambda: settled(user) and meisa_fake.upserts)
+    assert len(meisa_fake.requests) == 6

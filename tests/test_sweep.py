@@ -1,0 +1,89 @@
+"""The sweep: which pending syncs it re-enqueues, in bounded batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from django_meisa.models import UserSyncState
+from django_meisa.sweep import pending_syncs, sweep_pending_syncs
+from tests.sync_support import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(monkeypatch):
+    calls = []
+    monkeypatch.setattr("django_meisa.sweep.publish_syncs", lambda pks: calls.extend(pks))
+    return calls
+
+
+@pytest.fixture
+def users(settings):
+    settings.MEISA = {**settings.MEISA, "SWEEP_AFTER": 60, "SWEEP_BATCH_SIZE": 100}
+    return [make_user(f"user{n}") for n in range(6)]
+
+
+def age(user, seconds, **fields):
+    """Make the user's pending sync ``seconds`` old, with extra field values."""
+    since = timezone.now() - dt.timedelta(seconds=seconds)
+    UserSyncState.objects.filter(user=user).update(pending_since=since, **fields)
+
+
+def test_only_old_live_pending_rows_are_re_enqueued(users, published):
+    old, fresh, failed, leased, expired_lease, done = users
+    age(old, 120)
+    age(fresh, 10)
+    age(failed, 120, failed_version=1)
+    age(leased, 120, lease_until=timezone.now() + dt.timedelta(seconds=30))
+    age(expired_lease, 120, lease_until=timezone.now() - dt.timedelta(seconds=1))
+    age(done, 120, synced_version=1)
+    assert sweep_pending_syncs() == 2
+    assert sorted(published) == sorted([old.pk, expired_lease.pk])
+
+
+def test_swept_rows_wait_sweep_after_before_the_next_run(users, published):
+    UserSyncState.objects.exclude(user=users[0]).update(synced_version=1)
+    age(users[0], 120)
+    assert sweep_pending_syncs() == 1
+    assert UserSyncState.objects.get(user=users[0]).swept_at is not None
+    assert sweep_pending_syncs() == 0
+    later = timezone.now() + dt.timedelta(seconds=61)
+    assert sweep_pending_syncs(now=later) == 1
+    assert published == [users[0].pk, users[0].pk]
+
+
+def test_a_permanently_failed_user_is_swept_again_after_a_new_change(users, published):
+    user = users[0]
+    age(user, 120, failed_version=1)
+    assert sweep_pending_syncs() == 0
+    UserSyncState.objects.filter(user=user).update(version=2)
+    assert sweep_pending_syncs() == 1
+
+
+def test_batches_are_bounded_oldest_first(users, published, settings):
+    settings.MEISA = {**settings.MEISA, "SWEEP_BATCH_SIZE": 2}
+    for n, user in enumerate(users):
+        age(user, 1000 - n)
+    assert sweep_pending_syncs() == 2
+    assert published == [users[0].pk, users[1].pk]
+    assert sweep_pending_syncs() == 2
+    assert published[2:] == [users[2].pk, users[3].pk]
+
+
+def test_disabled_sweeps_nothing(users, published, settings):
+    age(users[0], 120)
+    settings.MEISA = {**settings.MEISA, "ENABLED": False}
+    assert sweep_pending_syncs() == 0
+    assert published == []
+
+
+def test_the_periodic_task_runs_the_sweep(users, published):
+    from django_meisa.tasks import sweep_pending_syncs as task
+
+    age(users[0], 120)
+    assert task() == 1
+    assert pending_syncs().count() == 0
