@@ -9,7 +9,13 @@ from email import errors as email_errors
 from email.headerregistry import Address, AddressHeader
 from typing import Any
 
-__all__ = ["MeisaRecipient", "normalize_email", "normalize_many", "parse_recipient"]
+__all__ = [
+    "MeisaRecipient",
+    "normalize_email",
+    "normalize_many",
+    "parse_address_header",
+    "parse_recipient",
+]
 
 
 def normalize_email(address: str) -> str:
@@ -104,6 +110,23 @@ def parse_recipient(value: Any) -> MeisaRecipient:
     if addr_spec is None:
         return MeisaRecipient(original=value, addr_spec=None, key=None)
     return MeisaRecipient(original=value, addr_spec=addr_spec, key=normalize_email(addr_spec))
+
+
+def parse_address_header(value: Any) -> list[MeisaRecipient]:
+    """Parse a To/Cc/Bcc header value (several addresses allowed) into recipients.
+
+    Used for addresses a message carries in ``extra_headers``. Each mailbox keeps its
+    own text as ``original``; a value that doesn't parse cleanly is one unparseable
+    recipient.
+    """
+    text = str(value)
+    try:
+        parsed = AddressHeader.value_parser(text)
+    except (email_errors.HeaderParseError, ValueError, IndexError, TypeError):
+        return [MeisaRecipient(original=text, addr_spec=None, key=None)]
+    if "\r" in text or "\n" in text or parsed.all_defects:
+        return [MeisaRecipient(original=text, addr_spec=None, key=None)]
+    return [parse_recipient(str(mailbox).strip()) for mailbox in parsed.all_mailboxes]
 
 
 def _addr_spec(value: Any) -> str | None:

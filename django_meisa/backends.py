@@ -12,7 +12,7 @@ from django.db import Error as DatabaseError
 from django.utils.module_loading import import_string
 
 from django_meisa import conf
-from django_meisa.addresses import MeisaRecipient, parse_recipient
+from django_meisa.addresses import MeisaRecipient, parse_address_header, parse_recipient
 from django_meisa.exceptions import (
     MeisaConfigurationError,
     MeisaRecipientsSuppressed,
@@ -27,6 +27,9 @@ logger = logging.getLogger("django_meisa.backends")
 #: ``MEISA["SUPPRESSION_ALLOW_BYPASS"]`` is True. Logged every time.
 BYPASS_ATTRIBUTE = "meisa_bypass_suppression"
 RECIPIENT_FIELDS = ("to", "cc", "bcc")
+HEADER_FIELDS = ("to", "cc", "bcc")
+HEADER_PREFIX = "header:"
+ENVELOPE = "recipients()"
 MAILERS_SUPPORTED = django.VERSION >= (6, 1)
 
 
@@ -86,12 +89,20 @@ class SuppressionEmailBackend(BaseEmailBackend):
         return klass(**extra)
 
     def recipients_of(self, message: Any) -> dict[str, list[MeisaRecipient]]:
-        """Return the parsed ``to``, ``cc`` and ``bcc`` of ``message``."""
+        """Return the parsed ``to``, ``cc`` and ``bcc`` of ``message``, plus any To/Cc/Bcc
+        in ``extra_headers`` (as ``"header:<name>"``) and what ``message.recipients()``
+        returns (as ``"recipients()"``), so a message subclass can't add a recipient
+        the filter never saw."""
         # Empty values are no recipient at all (Django's recipients() skips them too).
-        return {
+        parsed = {
             field: [parse_recipient(v) for v in (getattr(message, field, None) or []) if v]
             for field in RECIPIENT_FIELDS
         }
+        for name, value in (getattr(message, "extra_headers", None) or {}).items():
+            if str(name).lower() in HEADER_FIELDS:
+                parsed[HEADER_PREFIX + str(name)] = parse_address_header(value)
+        parsed[ENVELOPE] = [parse_recipient(v) for v in _envelope(message) if v]
+        return parsed
 
     def lookup(self, keys: set[str]) -> set[str] | None:
         """Return the suppressed keys among ``keys``; None means "send nothing".
@@ -134,21 +145,40 @@ class SuppressionEmailBackend(BaseEmailBackend):
     ) -> list[str]:
         """Remove suppressed and unparseable recipients from ``message`` in place.
 
-        Kept recipients stay exactly as given (display names and all). Returns the
-        dropped addresses and records them on ``message.meisa_suppressed``.
+        Kept recipients stay exactly as given (display names and all); To/Cc/Bcc in
+        ``extra_headers`` are rewritten without the dropped ones. Returns the dropped
+        ``to``/``cc``/``bcc`` addresses, also recorded on ``message.meisa_suppressed``.
         """
         dropped: list[str] = []
         for field, recipients in parsed.items():
-            kept = []
-            for recipient in recipients:
-                if recipient.key is None or recipient.key in suppressed:
-                    dropped.append(recipient.addr_spec or str(recipient.original))
-                else:
-                    kept.append(recipient.original)
-            if len(kept) != len(recipients):
-                setattr(message, field, kept)
+            if field == ENVELOPE:
+                continue
+            kept = [r.original for r in recipients if r.key is not None and r.key not in suppressed]
+            if len(kept) == len(recipients):
+                continue
+            if field.startswith(HEADER_PREFIX):
+                _rewrite_header(message, field[len(HEADER_PREFIX) :], kept)
+                continue
+            dropped += [
+                r.addr_spec or str(r.original)
+                for r in recipients
+                if r.key is None or r.key in suppressed
+            ]
+            setattr(message, field, kept)
         message.meisa_suppressed = dropped
         return dropped
+
+    def envelope_is_clean(self, message: Any, checked: set[str], suppressed: set[str]) -> bool:
+        """True when every address ``message.recipients()`` now returns was checked and
+        is not suppressed. Called after ``filter_message``; a False drops the message."""
+        for value in _envelope(message):
+            if not value:
+                continue
+            key = parse_recipient(value).key
+            if key is None or key in suppressed or key not in checked:
+                logger.warning("A message's recipients() returned an unchecked address; not sent")
+                return False
+        return True
 
     # The entry point ----------------------------------------------------------------------
 
@@ -171,10 +201,11 @@ class SuppressionEmailBackend(BaseEmailBackend):
         if not messages:
             return 0
         parsed = [self.recipients_of(message) for message in messages]
-        suppressed = self.lookup({r.key for p in parsed for rs in p.values() for r in rs if r.key})
+        checked = {r.key for p in parsed for rs in p.values() for r in rs if r.key}
+        suppressed = self.lookup(checked)
         if suppressed is None:
             return 0
-        outgoing, dropped = self._filter_batch(messages, parsed, suppressed)
+        outgoing, dropped = self._filter_batch(messages, parsed, checked, suppressed)
         sent = int(self.inner.send_messages(outgoing) or 0) if outgoing else 0
         if dropped and _policy() == "raise" and not self.fail_silently:
             raise MeisaRecipientsSuppressed(dropped, sent)
@@ -184,19 +215,20 @@ class SuppressionEmailBackend(BaseEmailBackend):
         self,
         messages: list[Any],
         parsed: list[dict[str, list[MeisaRecipient]]],
+        checked: set[str],
         suppressed: set[str],
     ) -> tuple[list[Any], list[Any]]:
         outgoing: list[Any] = []
         dropped_messages: list[Any] = []
         for message, recipients in zip(messages, parsed, strict=True):
-            total = sum(len(rs) for rs in recipients.values())
-            if total == 0 or self.bypassed(message):
+            total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
+            if (total == 0 and not recipients[ENVELOPE]) or self.bypassed(message):
                 outgoing.append(message)
                 continue
             dropped = self.filter_message(message, recipients, suppressed)
             if dropped:
                 self._report(message, dropped, total)
-            if len(dropped) == total:
+            if len(dropped) == total or not self.envelope_is_clean(message, checked, suppressed):
                 dropped_messages.append(message)
             else:
                 outgoing.append(message)
@@ -214,6 +246,18 @@ class SuppressionEmailBackend(BaseEmailBackend):
         ):
             if isinstance(error, Exception):
                 logger.error("email_suppressed receiver %r raised %r", receiver, error)
+
+
+def _envelope(message: Any) -> list[Any]:
+    recipients = getattr(message, "recipients", None)
+    return list(recipients()) if callable(recipients) else []
+
+
+def _rewrite_header(message: Any, name: str, kept: list[Any]) -> None:
+    if kept:
+        message.extra_headers[name] = ", ".join(str(value) for value in kept)
+    else:
+        del message.extra_headers[name]
 
 
 def _policy() -> str:

@@ -345,3 +345,45 @@ def test_settings_email_backend_with_send_mail(settings):
         assert send_mail("S", "B", "f@example.com", ["bad@example.com", "ok@example.com"]) == 1
         assert send_mail("S", "B", "f@example.com", ["Bad <bad@example.com>"]) == 0
     assert [m.to for m in mail.outbox] == [["ok@example.com"]]
+
+
+# Beyond to/cc/bcc ---------------------------------------------------------------------------
+
+
+def test_address_headers_in_extra_headers_are_rewritten():
+    message = msg(["ok@example.com"])
+    message.extra_headers = {
+        "Cc": '"Doe, Jane" <jane@example.com>, Bad <BAD@example.com>',
+        "to": "bad@example.com",
+        "Reply-To": "bad@example.com",  # not a recipient: left alone
+    }
+    assert send(message) == 1
+    assert message.extra_headers["Cc"] == '"Doe, Jane" <jane@example.com>'
+    assert "to" not in message.extra_headers
+    assert message.extra_headers["Reply-To"] == "bad@example.com"
+    assert message.meisa_suppressed == []  # header-only drops are not envelope drops
+
+
+class ExtraRecipientMessage(EmailMessage):
+    """A site's message class whose envelope has an address outside to/cc/bcc."""
+
+    extra = "bad@example.com"
+
+    def recipients(self) -> list[Any]:
+        return [*super().recipients(), self.extra]
+
+
+def test_a_suppressed_address_added_by_recipients_is_never_sent(caplog):
+    message = ExtraRecipientMessage("S", "B", "f@example.com", ["ok@example.com"])
+    assert send(message) == 0
+    assert mail.outbox == []
+    assert "recipients() returned an unchecked address" in caplog.text
+
+
+def test_an_unsuppressed_address_added_by_recipients_is_checked_in_the_same_query(
+    django_assert_num_queries,
+):
+    message = ExtraRecipientMessage("S", "B", "f@example.com", ["ok@example.com"])
+    message.extra = "fine@example.com"
+    with django_assert_num_queries(1):
+        assert send(message) == 1
