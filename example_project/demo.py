@@ -155,7 +155,7 @@ def run_walkthrough(fake, base_url):
     return walk
 
 
-def print_summary(walk):
+def print_summary(walk, serving):
     """Print the closing summary."""
     print("\n== Summary " + "=" * 64)
     print(f"   Meisa holds {len(walk.fake.dump())} contacts and received "
@@ -167,6 +167,8 @@ def print_summary(walk):
     else:
         print("   Every check passed: users reached Meisa with the right payloads, and the")
         print("   address Meisa listed as unsubscribed was not emailed.")
+    if not serving:
+        print("   To click around: make demo DEMO_ARGS=--serve")
 
 
 def serve(server, web_port, db_path):
@@ -211,10 +213,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(errors="replace")
     server, fake = start_local_meisa(args.meisa_port)
-    print(f"The local Meisa is listening on {server.base_url} (django_meisa.testing.server).")
+    print("django-meisa demo: the example site on a fresh SQLite database, Celery in eager")
+    print("mode, and a local Meisa over real HTTP. No account, no services, nothing leaves")
+    print(f"this machine. The local Meisa is listening on {server.base_url}.")
     setup_django(server.base_url, args.db.resolve())
     walk = run_walkthrough(fake, server.base_url)
-    print_summary(walk)
+    print_summary(walk, serving=args.serve)
     if args.serve:
         serve(server, args.port, args.db.resolve())
     server.stop()
