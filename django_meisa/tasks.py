@@ -81,6 +81,21 @@ def sweep_pending_syncs() -> int:
     return sweep()
 
 
+def sync_beat_schedule(interval: float = 60.0) -> dict[str, dict[str, Any]]:
+    """Return the beat entry for ``sweep_pending_syncs`` every ``interval`` seconds.
+
+    Merge it into ``beat_schedule`` in your Celery app module. ``expires`` drops runs
+    that queued up behind an outage (the next run covers them).
+    """
+    return {
+        "meisa-sweep-pending-syncs": {
+            "task": "django_meisa.tasks.sweep_pending_syncs",
+            "schedule": interval,
+            "options": {"expires": interval},
+        }
+    }
+
+
 # Suppression ----------------------------------------------------------------------------
 
 
