@@ -25,7 +25,7 @@ SERVICE_PYTHON = "3.11"
 UNIT_MARKERS = "not integration and not browser"
 ARTIFACTS = Path("test-artifacts")
 
-nox.options.default_venv_backend = "venv"
+nox.options.default_venv_backend = "uv|venv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "types", "tests"]
 
