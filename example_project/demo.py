@@ -181,7 +181,7 @@ def serve(server, web_port, db_path):
     port = free_port(web_port)
     console = "django.core.mail.backends.console.EmailBackend"
     configure_environment(server.base_url, console, db_path)
-    control = server.base_url.replace("/api/v1", "/_control")
+    control = server.control_url.rstrip("/")
     print("\n== Serving " + "=" * 64)
     print(f"   The site:        http://127.0.0.1:{port}/   (sign up, log in, change plan, email)")
     print(f"   The admin:       http://127.0.0.1:{port}/admin/   login admin / admin")
@@ -217,7 +217,11 @@ def main(argv=None):
     print("mode, and a local Meisa over real HTTP. No account, no services, nothing leaves")
     print(f"this machine. The local Meisa is listening on {server.base_url}.")
     setup_django(server.base_url, args.db.resolve())
-    walk = run_walkthrough(fake, server.base_url)
+    try:
+        walk = run_walkthrough(fake, server.base_url)
+    except KeyboardInterrupt:
+        print("\nInterrupted.")
+        return 130
     print_summary(walk, serving=args.serve)
     if args.serve:
         serve(server, args.port, args.db.resolve())

@@ -48,7 +48,7 @@ def client(local_meisa):
 
 
 def control(server, method, name, body=None):
-    url = server.base_url.replace("/api/v1", "/_control/") + name
+    url = server.control_url + name
     response = requests.request(method, url, json=body, timeout=2)
     return response.status_code, response.json()
 
@@ -224,6 +224,7 @@ def test_a_given_fake_is_served_and_binds_to_localhost():
         assert server.fake is fake
         assert urlsplit(base_url).hostname == "127.0.0.1"
         assert base_url.endswith("/api/v1")
+        assert server.control_url == base_url.replace("/api/v1", "/_control/")
         MeisaClient(api_key="other_key", base_url=base_url).upsert_contact({"email": "a@b.io"})
         assert fake.contact("a@b.io") is not None
     finally:

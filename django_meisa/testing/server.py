@@ -149,6 +149,11 @@ class MeisaHTTPServer(ThreadingHTTPServer):
         host = self.server_name if ":" not in self.server_name else f"[{self.server_name}]"
         return f"http://{host}:{self.server_port}{self.fake.base_path}"
 
+    @property
+    def control_url(self) -> str:
+        """The root of the control endpoints, e.g. ``http://127.0.0.1:8765/_control/``."""
+        return self.base_url[: -len(self.fake.base_path) or None] + CONTROL_PREFIX
+
     def log_line(self, method: str, path: str, status: int, elapsed_ms: float, body: bytes) -> None:
         """Print one readable line per request: time, method, path, status, ms, email.
 
@@ -236,7 +241,7 @@ def _print_banner(server: MeisaHTTPServer, *, default_key: bool) -> None:
     key = f"{DEFAULT_API_KEY} (the default)" if default_key else "as given with --api-key"
     print("Local Meisa (django-meisa's FakeMeisa over HTTP). Ctrl-C to stop.")
     print(f"  API key:  {key}")
-    print(f"  controls: http://{server.server_name}:{server.server_port}{CONTROL_PREFIX}")
+    print(f"  controls: {server.control_url}")
     print(f"listening on {server.base_url}", flush=True)
 
 
