@@ -23,18 +23,14 @@ app.autodiscover_tasks()
 def add_meisa_schedule(sender, **kwargs):
     """Schedule django-meisa's two periodic tasks for ``celery beat``.
 
-    Entries of the same name in ``CELERY_BEAT_SCHEDULE`` win, so a settings file can
-    retune them (the integration tests shorten both).
+    The suppression refresh runs every ``MEISA["SUPPRESSION_REFRESH_INTERVAL"]`` seconds,
+    the sweep of pending syncs every minute. Entries of the same name in
+    ``CELERY_BEAT_SCHEDULE`` win, so a settings file can retune them.
     """
-    from django_meisa.tasks import suppression_beat_schedule
+    from django_meisa.tasks import suppression_beat_schedule, sync_beat_schedule
 
-    meisa_schedule = {
-        # Mirror Meisa's do-not-email list every MEISA["SUPPRESSION_REFRESH_INTERVAL"] s.
+    sender.conf.beat_schedule = {
         **suppression_beat_schedule(),
-        # Re-enqueue syncs left pending (broker down at enqueue, retries exhausted).
-        "meisa-sweep-pending-syncs": {
-            "task": "django_meisa.tasks.sweep_pending_syncs",
-            "schedule": 60.0,
-        },
+        **sync_beat_schedule(60),
+        **(sender.conf.beat_schedule or {}),
     }
-    sender.conf.beat_schedule = {**meisa_schedule, **(sender.conf.beat_schedule or {})}
