@@ -21,7 +21,8 @@ def connect_receivers() -> None:
     The trigger receivers listen to every model and look ``SYNC_TRIGGERS`` up at call
     time, so the setting can change (e.g. under ``override_settings``) without reconnecting.
     """
-    post_save.connect(user_saved, sender=get_user_model(), dispatch_uid="django_meisa.user_saved")
+    # No sender: proxy and child models of the user model send their own post_save.
+    post_save.connect(user_saved, dispatch_uid="django_meisa.user_saved")
     user_logged_in.connect(user_logged_in_receiver, dispatch_uid="django_meisa.user_logged_in")
     post_save.connect(trigger_saved, dispatch_uid="django_meisa.trigger_saved")
     post_delete.connect(trigger_deleted, dispatch_uid="django_meisa.trigger_deleted")
@@ -41,7 +42,7 @@ def user_saved(
     ``update_last_login`` saves with ``update_fields=["last_login"]``: that save stands
     for the login (``SYNC_ON_LOGIN``), so a login requests exactly one sync.
     """
-    if raw:
+    if raw or not isinstance(instance, get_user_model()):
         return
     if update_fields is not None and set(update_fields) == {"last_login"}:
         if conf.get_setting("SYNC_ON_LOGIN"):

@@ -11,7 +11,6 @@ ends with the latest committed state.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 from collections.abc import Mapping
@@ -205,11 +204,12 @@ def after_upsert(user_pk: Any, contact: dict[str, Any]) -> None:
     status = contact.get("status")
     if not isinstance(status, str) or status == "active":
         return
+    from django_meisa.suppression import suppress_contact_status
+
     try:
-        # Imported lazily: the suppression mirror is optional for contact sync.
-        module = importlib.import_module("django_meisa.suppression")
-        module.suppress_contact_status(contact["email"], status)
+        suppress_contact_status(contact["email"], status)
     except Exception:
+        # The sync itself succeeded; the next suppression refresh catches the address.
         logger.exception("Could not mirror the Meisa status of user pk=%s locally", user_pk)
 
 

@@ -217,3 +217,13 @@ def test_uuid_primary_keys_travel_as_strings():
     value = uuid.uuid4()
     assert task_pk(value) == str(value)
     assert task_pk(7) == 7
+
+
+@pytest.mark.django_db
+def test_proxy_user_models_sync_too(published, on_commit):
+    from tests.testapp.models import Member
+
+    with on_commit():
+        member = Member.objects.create_user(username="proxy", email="proxy@example.com")
+    assert [args for args, _ in published] == [(member.pk,)]
+    assert state_of(member).signup_pending is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 
 
@@ -37,3 +38,10 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan} subscription of {self.user_id}"
+
+
+class Member(User):
+    """A proxy of the user model: its saves must sync like the user's own."""
+
+    class Meta:
+        proxy = True
