@@ -57,25 +57,6 @@ def _playwright_importable() -> bool:
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(
-    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """Put the SQLite test database in a file, not in memory.
-
-    An in-memory database is one connection shared by the test thread and the live
-    server's threads; the browser's overlapping requests then corrupt it (seen as
-    "bad parameter or other API misuse", even a segfault). A file gives each thread
-    its own connection, as on a real server.
-    """
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    if database["ENGINE"].endswith("sqlite3"):
-        path = tmp_path_factory.mktemp("browser-db") / "test.sqlite3"
-        database.setdefault("TEST", {})["NAME"] = str(path)
-
-
-@pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     """One headless Chromium for the session."""
     _require_browser()
@@ -93,9 +74,10 @@ def chromium() -> Iterator[Any]:
 def browser_page(transactional_db: None, chromium: Any, live_server: Any) -> Iterator[Any]:
     """A fresh browser tab (own cookies) pointed at the live server.
 
-    ``transactional_db`` comes first: the test database (a file) must exist before the
-    session's live server starts, and the tab must close (no request in flight) before
-    the database is flushed at teardown.
+    ``transactional_db`` comes first: the test database (a file, see tests/conftest.py)
+    must exist before the session's live server starts, or the server would share one
+    in-memory connection across threads; and the tab must close (no request in flight)
+    before the database is flushed at teardown.
     """
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 900}
