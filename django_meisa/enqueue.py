@@ -25,12 +25,15 @@ from django_meisa.models import UserSyncState
 logger = logging.getLogger("django_meisa.enqueue")
 
 
-def request_sync(user: Any, *, created: bool = False, using: str | None = None) -> None:
+def request_sync(
+    user: Any, *, created: bool = False, login: bool = False, using: str | None = None
+) -> None:
     """Sync ``user`` (a user or its primary key) to Meisa once the transaction commits.
 
     Called by the receivers and by site code after changes Django sends no signal for
     (``QuerySet.update()``, raw SQL). ``created`` sends the first sync with source
-    "signup". Costs one SQL statement per user per transaction (repeat calls cost
+    "signup"; ``login`` sends an upsert even if nothing mapped changed (Meisa's advice:
+    upsert on every login). Costs one SQL statement per user per transaction (repeat calls cost
     none) and never raises for broker trouble. Does nothing when ``ENABLED`` is False.
     """
     if not conf.get_setting("ENABLED"):
@@ -41,14 +44,14 @@ def request_sync(user: Any, *, created: bool = False, using: str | None = None) 
     using = using or router.db_for_write(UserSyncState)
     connection = connections[using]
     if not connection.in_atomic_block:
-        bump_version(pk, created=created, using=using)
+        bump_version(pk, created=created, login=login, using=using)
         publish_syncs([pk])
         return
     batches = open_batches(connection)
-    if any(batch.covers(pk, created) for batch in batches):
+    if any(batch.covers(pk, created, login) for batch in batches):
         return
-    bump_version(pk, created=created, using=using)
-    batch_for_savepoint(connection, batches, using).add(pk, created)
+    bump_version(pk, created=created, login=login, using=using)
+    batch_for_savepoint(connection, batches, using).add(pk, created, login)
 
 
 class MeisaSyncBatch:
@@ -61,16 +64,21 @@ class MeisaSyncBatch:
     """
 
     def __init__(self, published: set[Any]) -> None:
-        self.requested: dict[Any, bool] = {}
+        #: pk -> (created, login) flags already written for it in this transaction.
+        self.requested: dict[Any, tuple[bool, bool]] = {}
         self.published = published
 
-    def covers(self, pk: Any, created: bool) -> bool:
-        """True when ``pk`` was already bumped in this batch (with the signup flag if asked)."""
-        return pk in self.requested and (self.requested[pk] or not created)
+    def covers(self, pk: Any, created: bool, login: bool) -> bool:
+        """True when ``pk`` was already bumped here, with every flag now asked for."""
+        if pk not in self.requested:
+            return False
+        had_created, had_login = self.requested[pk]
+        return (had_created or not created) and (had_login or not login)
 
-    def add(self, pk: Any, created: bool) -> None:
+    def add(self, pk: Any, created: bool, login: bool) -> None:
         """Remember that ``pk`` was bumped and must be published on commit."""
-        self.requested[pk] = self.requested.get(pk, False) or created
+        had_created, had_login = self.requested.get(pk, (False, False))
+        self.requested[pk] = (had_created or created, had_login or login)
 
     def __call__(self) -> None:
         pks = [pk for pk in self.requested if pk not in self.published]
@@ -96,7 +104,7 @@ def batch_for_savepoint(
     return batch
 
 
-def bump_version(pk: Any, *, created: bool, using: str) -> None:
+def bump_version(pk: Any, *, created: bool, using: str, login: bool = False) -> None:
     """Record a pending sync for ``pk``: ``version += 1`` (creating the row if needed).
 
     One ``INSERT ... ON CONFLICT DO UPDATE`` on PostgreSQL and SQLite; an ORM update,
@@ -104,40 +112,53 @@ def bump_version(pk: Any, *, created: bool, using: str) -> None:
     """
     connection = connections[using]
     if connection.vendor in ("postgresql", "sqlite"):
-        upsert_version_row(pk, created=created, connection=connection)
+        upsert_version_row(pk, created=created, login=login, connection=connection)
         return
     now = timezone.now()
-    if bump_existing_row(pk, created=created, using=using, now=now):
+    if bump_existing_row(pk, created=created, login=login, using=using, now=now):
         return
     try:
         with transaction.atomic(using=using):
             UserSyncState.objects.using(using).create(
-                user_id=pk, version=1, signup_pending=created, requested_at=now, pending_since=now
+                user_id=pk,
+                version=1,
+                signup_pending=created,
+                login_pending=login,
+                requested_at=now,
+                pending_since=now,
             )
     except IntegrityError:
-        bump_existing_row(pk, created=created, using=using, now=now)
+        bump_existing_row(pk, created=created, login=login, using=using, now=now)
 
 
-def upsert_version_row(pk: Any, *, created: bool, connection: Any) -> None:
+def upsert_version_row(pk: Any, *, created: bool, login: bool, connection: Any) -> None:
     """Bump the version with one ``INSERT ... ON CONFLICT (user_id) DO UPDATE``."""
     qn = connection.ops.quote_name
     table = qn(UserSyncState._meta.db_table)
-    user, version, signup, requested, pending = (
+    user, version, signup, login_col, requested, pending = (
         qn(column_of(name))
-        for name in ("user", "version", "signup_pending", "requested_at", "pending_since")
+        for name in (
+            "user",
+            "version",
+            "signup_pending",
+            "login_pending",
+            "requested_at",
+            "pending_since",
+        )
     )
     # Only quoted identifiers from the model's metadata are formatted in; values are params.
     sql = (
-        f"INSERT INTO {table} ({user}, {version}, {signup}, {requested}, {pending}) "  # noqa: S608
-        f"VALUES (%s, 1, %s, %s, %s) ON CONFLICT ({user}) DO UPDATE SET "
+        f"INSERT INTO {table} ({user}, {version}, {signup}, {login_col}, {requested}, "  # noqa: S608
+        f"{pending}) VALUES (%s, 1, %s, %s, %s, %s) ON CONFLICT ({user}) DO UPDATE SET "
         f"{version} = {table}.{version} + 1, "
         f"{signup} = ({table}.{signup} OR EXCLUDED.{signup}), "
+        f"{login_col} = ({table}.{login_col} OR EXCLUDED.{login_col}), "
         f"{requested} = EXCLUDED.{requested}, "
         f"{pending} = COALESCE({table}.{pending}, EXCLUDED.{pending})"
     )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pk, created, now, now])
+        cursor.execute(sql, [pk, created, login, now, now])
 
 
 def column_of(name: str) -> str:
@@ -147,7 +168,7 @@ def column_of(name: str) -> str:
     return str(field.column)
 
 
-def bump_existing_row(pk: Any, *, created: bool, using: str, now: Any) -> bool:
+def bump_existing_row(pk: Any, *, created: bool, login: bool, using: str, now: Any) -> bool:
     """ORM fallback: bump an existing row; False when the user has no row yet."""
     fields: dict[str, Any] = {
         "version": F("version") + 1,
@@ -156,6 +177,8 @@ def bump_existing_row(pk: Any, *, created: bool, using: str, now: Any) -> bool:
     }
     if created:
         fields["signup_pending"] = True
+    if login:
+        fields["login_pending"] = True
     return bool(UserSyncState.objects.using(using).filter(user_id=pk).update(**fields))
 
 

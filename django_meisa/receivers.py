@@ -46,7 +46,7 @@ def user_saved(
         return
     if update_fields is not None and set(update_fields) == {"last_login"}:
         if conf.get_setting("SYNC_ON_LOGIN"):
-            request_sync(instance, using=using)
+            request_sync(instance, login=True, using=using)
         return
     if conf.get_setting("SYNC_ON_SAVE"):
         request_sync(instance, created=created, using=using)
@@ -56,7 +56,7 @@ def user_logged_in_receiver(sender: Any, user: Any = None, **kwargs: Any) -> Non
     """``user_logged_in``: request a sync unless Django's own last_login save does it."""
     if user is None or not conf.get_setting("SYNC_ON_LOGIN") or last_login_is_saved():
         return
-    request_sync(user)
+    request_sync(user, login=True)
 
 
 def last_login_is_saved() -> bool:

@@ -147,7 +147,8 @@ def sync_once(
     except MeisaMappingError as err:
         return fail_permanently(lease, version, err)
     fingerprint = payload_fingerprint(payload)
-    if not force and fingerprint == state.payload_fingerprint:
+    # A login upserts even when nothing mapped changed (Meisa: "upsert on login").
+    if not (force or state.login_pending) and fingerprint == state.payload_fingerprint:
         record_handled(lease, version, MeisaSyncResult.UNCHANGED)
         return SyncOutcome(MeisaSyncResult.UNCHANGED, lease.user_pk, version)
     sent_source = source or ("signup" if state.signup_pending else "api")

@@ -38,9 +38,9 @@ def _error_fields(err: MeisaAPIError) -> list[str]:
     return sorted(str(key)[:40] for key in body)[:10] if isinstance(body, dict) else []
 
 
-def _clear_pending_if(version: int) -> Case:
-    # pending_since is cleared only when no newer request arrived while we worked.
-    return Case(When(version__lte=version, then=Value(None)), default=F("pending_since"))
+def _clear_if_current(version: int, field: str, cleared: Any) -> Case:
+    # Pending markers are cleared only when no newer request arrived while we worked.
+    return Case(When(version__lte=version, then=Value(cleared)), default=F(field))
 
 
 def record_success(
@@ -52,7 +52,8 @@ def record_success(
     updated = lease.rows().update(
         synced_version=version,
         failed_version=None,
-        pending_since=_clear_pending_if(version),
+        pending_since=_clear_if_current(version, "pending_since", None),
+        login_pending=_clear_if_current(version, "login_pending", False),
         signup_pending=False,
         payload_fingerprint=fingerprint,
         contact_id=str(contact.get("id", ""))[:64],
@@ -72,7 +73,8 @@ def record_handled(lease: MeisaSyncLease, version: int, result: str) -> None:
     lease.rows().update(
         synced_version=version,
         failed_version=None,
-        pending_since=_clear_pending_if(version),
+        pending_since=_clear_if_current(version, "pending_since", None),
+        login_pending=_clear_if_current(version, "login_pending", False),
         last_attempt_at=timezone.now(),
         last_result=result,
         attempts=0,

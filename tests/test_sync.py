@@ -208,3 +208,15 @@ def test_a_send_that_outlived_its_lease_is_repaired(meisa_fake, monkeypatch):
     # Marked pending again with the fingerprint forgotten, so the latest state is resent.
     assert state.version == version + 1
     assert state.payload_fingerprint == ""
+
+
+def test_a_login_forces_one_upsert_and_later_saves_are_skipped_again(meisa_fake):
+    from django_meisa.enqueue import request_sync
+
+    user = make_user("loyal")
+    sync_contact_now(user.pk)
+    request_sync(user, login=True)
+    assert sync_contact_now(user.pk).result == "synced"
+    request_sync(user)
+    assert sync_contact_now(user.pk).result == "unchanged"
+    assert len(meisa_fake.upserts) == 2

@@ -268,3 +268,16 @@ def test_exhausted_retries_leave_the_user_pending_for_the_sweep(meisa_fake, sett
     assert sweep_pending_syncs() == 1
     wait_until(lambda: settled(user) and meisa_fake.upserts)
     assert len(meisa_fake.requests) == 6
+
+
+def test_a_login_upserts_once_even_when_nothing_mapped_changed(client, meisa_fake):
+    # The autouse settings map no login field: the payload is the same before and after.
+    user = make_user("plain", is_staff=True)
+    wait_until(lambda: settled(user) and len(meisa_fake.upserts) == 1)
+    user.save()  # a save that changes nothing Meisa sees costs no request...
+    wait_until(lambda: settled(user) and state_of(user).last_result == "unchanged")
+    client.post("/admin/login/", {"username": "plain", "password": "pw-12345"})
+    wait_until(lambda: len(meisa_fake.upserts) == 2 and settled(user))  # ...a login does
+    time.sleep(0.3)
+    assert len(meisa_fake.upserts) == 2
+    assert state_of(user).login_pending is False

@@ -51,6 +51,12 @@ class UserSyncState(models.Model):
         db_default=False,
         help_text=_("The first sync of a new user is sent with source 'signup'."),
     )
+    login_pending = models.BooleanField(
+        _("login pending"),
+        default=False,
+        db_default=False,
+        help_text=_("A login asked for an upsert even if nothing mapped changed."),
+    )
     requested_at = models.DateTimeField(_("last requested"), null=True, blank=True)
     pending_since = models.DateTimeField(_("pending since"), null=True, blank=True, db_index=True)
     swept_at = models.DateTimeField(_("last re-enqueued by the sweep"), null=True, blank=True)
