@@ -18,10 +18,15 @@ from django_meisa.backfill.record import MeisaChunkRecord
 from django_meisa.backfill.report import MeisaBackfillCounts
 from django_meisa.backfill.selection import user_model
 from django_meisa.backfill.sender import SendResult
-from django_meisa.backfill.state import MeisaChunkLease, lease_chunk, read_states
+from django_meisa.backfill.state import (
+    MeisaChunkLease,
+    MeisaStateSnapshot,
+    lease_chunk,
+    read_states,
+)
 from django_meisa.exceptions import MeisaError, MeisaMappingError, MeisaNoEmailError
 from django_meisa.mapping import build_contact_payload
-from django_meisa.models import MeisaSyncResult, UserSyncState
+from django_meisa.models import MeisaSyncResult
 from django_meisa.signals import contact_sync_failed, contact_synced
 from django_meisa.sync import after_upsert, payload_fingerprint, send_robust
 
@@ -55,7 +60,7 @@ class MeisaBackfillJob:
     payload: dict[str, Any]
     fingerprint: str
     version: int
-    state: UserSyncState | None
+    state: MeisaStateSnapshot | None
 
 
 @dataclass
@@ -144,7 +149,7 @@ def _decide(
     prepared: MeisaPreparedChunk,
     ctx: MeisaBackfillContext,
     user_pk: Any,
-    state: UserSyncState | None,
+    state: MeisaStateSnapshot | None,
     payload: dict[str, Any] | MeisaError,
     suppressed: set[str],
 ) -> None:
@@ -174,7 +179,7 @@ def _decide_send(
     prepared: MeisaPreparedChunk,
     ctx: MeisaBackfillContext,
     user_pk: Any,
-    state: UserSyncState | None,
+    state: MeisaStateSnapshot | None,
     payload: dict[str, Any],
 ) -> None:
     fingerprint = payload_fingerprint(payload)

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from django_meisa.backfill.state import MeisaChunkLease
+from django_meisa.backfill.state import MeisaChunkLease, MeisaStateSnapshot
 from django_meisa.models import MeisaSyncResult, UserSyncState
 
 #: ``pending_since`` is cleared only if no newer request arrived (as in sync_record).
@@ -46,7 +46,9 @@ class MeisaChunkRecord:
     lease: MeisaChunkLease
     _rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
 
-    def success(self, state: UserSyncState, version: int, fingerprint: str, contact: Any) -> None:
+    def success(
+        self, state: MeisaStateSnapshot, version: int, fingerprint: str, contact: Any
+    ) -> None:
         """Record an accepted upsert of ``version`` (as ``sync_record.record_success``)."""
         status = contact.get("status")
         now = self._when()
@@ -54,11 +56,13 @@ class MeisaChunkRecord:
                   str(contact.get("id", ""))[:64], status[:32] if isinstance(status, str) else "",
                   now, now, str(MeisaSyncResult.SYNCED))  # fmt: skip
 
-    def handled(self, state: UserSyncState, version: int, result: str) -> None:
+    def handled(self, state: MeisaStateSnapshot, version: int, result: str) -> None:
         """Record that ``version`` needs no request (unchanged payload, or no email)."""
         self._add("handled", state, version, version, self._when(), str(result))
 
-    def failure(self, state: UserSyncState, version: int, error: str, *, permanent: bool) -> None:
+    def failure(
+        self, state: MeisaStateSnapshot, version: int, error: str, *, permanent: bool
+    ) -> None:
         """Record a failed attempt; a permanent one marks ``failed_version`` for the sweep."""
         now = self._when()
         if permanent:
@@ -98,5 +102,5 @@ class MeisaChunkRecord:
     def _when(self) -> Any:
         return connection.ops.adapt_datetimefield_value(timezone.now())
 
-    def _add(self, kind: str, state: UserSyncState, *values: Any) -> None:
+    def _add(self, kind: str, state: MeisaStateSnapshot, *values: Any) -> None:
         self._rows.setdefault(kind, []).append((*values, state.user_id, self.lease.token))

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from django_meisa import conf
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.chunk import MeisaBackfillContext
+from django_meisa.backfill.client import MeisaBackfillClient
 from django_meisa.backfill.inline import MeisaInlineRunner
 from django_meisa.backfill.interrupt import meisa_graceful_stop
 from django_meisa.backfill.pool import MeisaSenderPool
@@ -102,7 +103,7 @@ def run_backfill(
     verbosity: int = 1,
     progress_interval: float = 10.0,
     tty: bool | None = None,
-    client_factory: Callable[[], MeisaClient] = MeisaClient,
+    client_factory: Callable[[], MeisaClient] = MeisaBackfillClient,
 ) -> MeisaBackfillResult:
     """Run (or resume) a backfill and return its result; never raises on failed users.
 

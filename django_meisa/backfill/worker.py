@@ -15,6 +15,7 @@ from django_meisa.backfill.chunk import (
     MeisaChunkTracker,
     prepare_chunk,
 )
+from django_meisa.backfill.client import MeisaBackfillClient
 from django_meisa.backfill.ratelimit import (
     MeisaCacheRateLimiter,
     MeisaRateLimiter,
@@ -54,7 +55,7 @@ def run_chunk(run_id: int, chunk_id: int, *, client: MeisaClient | None = None) 
     if not checkpoint.claim_chunk(chunk.pk, chunk_lease_seconds()):
         return BUSY
     try:
-        return _sync_claimed(run, chunk, client or MeisaClient())
+        return _sync_claimed(run, chunk, client or MeisaBackfillClient())
     except BaseException:
         checkpoint.release_chunk(chunk.pk)
         raise
