@@ -64,6 +64,7 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
     actions = ["delete_local_entries"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SuppressedEmail]:
+        """The rows, annotated with ``confirmed_at`` (see ``SuppressedEmail``)."""
         # "Last confirmed" lives on the state row for every row the latest list had
         # (see SuppressedEmail's docstring); one uncorrelated subquery resolves it.
         state = SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK)
@@ -107,11 +108,13 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Only ``local`` rows are editable (their note); Meisa's rows are read-only."""
         if obj is not None and obj.source != SuppressedEmail.Source.LOCAL:
             return False  # Meisa's rows belong to the refresh
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Only ``local`` rows can be deleted; a refresh alone removes Meisa's rows."""
         if obj is not None and obj.source != SuppressedEmail.Source.LOCAL:
             return False
         return super().has_delete_permission(request, obj)
@@ -131,11 +134,13 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
             )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        """Delete a local row, or hand it to Meisa when Meisa wants it suppressed too."""
         _deleted, handed = remove_local_entries(SuppressedEmail.objects.filter(pk=obj.pk))
         if handed:
             self.message_user(request, HANDED_OVER % {"n": handed}, messages.WARNING)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Same rule as ``delete_model``, for Django's bulk delete."""
         remove_local_entries(queryset)
 
     # Extra pages --------------------------------------------------------------------------
@@ -149,6 +154,7 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        """The list, with the refresh-state panel and the "refresh now" form above it."""
         context = {
             **(extra_context or {}),
             "meisa_state": SuppressionRefreshState.objects.filter(
