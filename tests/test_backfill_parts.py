@@ -259,3 +259,15 @@ def test_counts_add_up(value):
     counts = MeisaBackfillCounts(synced=1)
     counts.add(MeisaBackfillCounts(synced=2, failed=int(value)))
     assert counts.done == 3 + int(value)
+
+
+def test_the_backfill_client_reads_the_environment_once(monkeypatch, settings):
+    from django_meisa.backfill.client import MeisaBackfillClient
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
+    session = MeisaBackfillClient().session
+    assert session.trust_env is False
+    assert session.proxies["https"] == "http://proxy.internal:3128"
+    assert session.verify == "/etc/ssl/corp.pem"
+    assert session.headers["X-API-Key"] == settings.MEISA["API_KEY"]

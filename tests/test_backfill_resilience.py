@@ -189,3 +189,26 @@ def test_a_lease_held_too_long_fails_the_user_without_sending(meisa_fake, settin
     ):
         backfill()
     assert upsert_counts(meisa_fake) == {str(users[1].pk): 1}
+
+
+def test_users_whose_lease_ran_out_before_sending_are_leased_and_mapped_again(meisa_fake):
+    from django_meisa.backfill import state
+
+    users = make_users(12)
+    real_lease = state.lease_chunk
+    leases = []
+
+    def first_lease_already_expired(user_pks, **kwargs):
+        lease = real_lease(user_pks, **kwargs)
+        if not leases:
+            lease.send_deadline = time.monotonic() - 1
+        leases.append(lease)
+        return lease
+
+    with mock.patch("django_meisa.backfill.chunk.lease_chunk", first_lease_already_expired):
+        output = backfill("--chunk-size", "12")
+
+    assert len(leases) == 2
+    assert leases[1].token != leases[0].token
+    assert_each_once(meisa_fake, users)
+    assert "Synced:                         12" in output
