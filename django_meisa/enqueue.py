@@ -158,7 +158,14 @@ def upsert_version_row(pk: Any, *, created: bool, login: bool, connection: Any) 
     )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pk, created, login, now, now])
+        cursor.execute(sql, [db_user_id(pk, connection), created, login, now, now])
+
+
+def db_user_id(pk: Any, connection: Any) -> Any:
+    """Return ``pk`` as the database stores it (a UUID is 32 hex digits on SQLite)."""
+    field = UserSyncState._meta.get_field("user")
+    assert isinstance(field, models.Field)
+    return field.get_db_prep_value(pk, connection)
 
 
 def column_of(name: str) -> str:

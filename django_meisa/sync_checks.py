@@ -29,6 +29,7 @@ def contact_sync_messages() -> list[CheckMessage]:
         *attribute_setting_messages(user_model),
         *trigger_messages(user_model),
         *number_messages(),
+        *lease_messages(),
         *mapper_overlap_messages(),
     ]
 
@@ -181,6 +182,25 @@ def number_messages() -> list[CheckMessage]:
                 Error(f'MEISA["{name}"] is {value!r}.', hint="Use a number >= 0.", id="meisa.E017")
             )
     return messages
+
+
+def lease_messages() -> list[CheckMessage]:
+    """W011 when SYNC_LEASE_TIMEOUT does not outlast one HTTP exchange (connect + read)."""
+    lease = conf.get_setting("SYNC_LEASE_TIMEOUT")
+    timeout = conf.parse_timeout(conf.get_setting("TIMEOUT"))
+    if not isinstance(lease, (int, float)) or isinstance(lease, bool) or timeout is None:
+        return []
+    if lease > sum(timeout):
+        return []
+    return [
+        Warning(
+            f'MEISA["SYNC_LEASE_TIMEOUT"] ({lease} s) is not longer than one request '
+            f'(MEISA["TIMEOUT"] connect + read = {sum(timeout)} s).',
+            hint="A lease that expires mid-request lets a second worker send for the same "
+            "user; it is repaired by a resend, but costs requests. Leave it None.",
+            id="meisa.W011",
+        )
+    ]
 
 
 def mapper_overlap_messages() -> list[CheckMessage]:

@@ -227,3 +227,47 @@ def test_proxy_user_models_sync_too(published, on_commit):
         member = Member.objects.create_user(username="proxy", email="proxy@example.com")
     assert [args for args, _ in published] == [(member.pk,)]
     assert state_of(member).signup_pending is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_user_logged_in_requests_the_sync_when_django_does_not_save_last_login(published):
+    from django.contrib.auth.models import update_last_login
+    from django.contrib.auth.signals import user_logged_in
+    from django.test import Client
+
+    user = make_user("nolastlogin")
+    published.clear()
+    before = state_of(user).version
+    user_logged_in.disconnect(dispatch_uid="update_last_login")
+    try:
+        Client().force_login(user)
+    finally:
+        user_logged_in.connect(update_last_login, dispatch_uid="update_last_login")
+    assert [args for args, _ in published] == [(user.pk,)]
+    state = state_of(user)
+    assert state.version == before + 1
+    assert state.login_pending is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_login_requests_once_through_the_last_login_save(published):
+    from django.test import Client
+
+    user = make_user("normal")
+    published.clear()
+    before = state_of(user).version
+    Client().force_login(user)
+    assert [args for args, _ in published] == [(user.pk,)]
+    assert state_of(user).version == before + 1
+
+
+def test_trigger_paths_may_be_dotted_and_read_the_foreign_key_without_a_query():
+    from django_meisa.receivers import trigger_user_pk
+    from tests.testapp.models import Profile
+
+    profile = Profile(user_id=7)
+    subscription = Subscription(user_id=7)
+    assert trigger_user_pk(subscription, "user") == 7
+    holder = type("Holder", (), {"profile": profile})()
+    assert trigger_user_pk(holder, "profile.user") == 7
+    assert trigger_user_pk(type("Empty", (), {"profile": None})(), "profile.user") is None

@@ -64,3 +64,9 @@ def test_checks_run_through_manage_py_check(settings):
     settings.MEISA = {**settings.MEISA, "CUSTOM_FIELDS": {"plan": "profile.plann"}}
     with pytest.raises(SystemCheckError, match=r"meisa\.E011"):
         call_command("check")
+
+
+def test_a_lease_shorter_than_a_request_warns(settings):
+    found = ids(settings, SYNC_LEASE_TIMEOUT=5, TIMEOUT=(3, 10))
+    assert [i for i, _ in found] == ["meisa.W011"]
+    assert ids(settings, SYNC_LEASE_TIMEOUT=60, TIMEOUT=(3, 10)) == []
