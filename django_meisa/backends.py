@@ -82,10 +82,10 @@ class SuppressionEmailBackend(BaseEmailBackend):
         path = backend or conf.get_setting("EMAIL_BACKEND")
         klass = _backend_class(path, 'MEISA["EMAIL_BACKEND"]' if backend is None else "backend")
         extra: dict[str, Any] = {**(options or {}), **kwargs}
-        if alias is not None:
-            return klass(alias=alias, **extra)
         if self.fail_silently:
-            extra["fail_silently"] = True
+            extra.setdefault("fail_silently", True)
+        if alias is not None:
+            extra["alias"] = alias
         return klass(**extra)
 
     def recipients_of(self, message: Any) -> dict[str, list[MeisaRecipient]]:

@@ -99,3 +99,13 @@ def test_unknown_options_are_refused_like_any_mailer(settings):
     settings.MAILERS = {"default": {"BACKEND": WRAPPER, "OPTIONS": {"backend": LOCMEM, "nope": 1}}}
     with pytest.raises(Exception, match="nope"):
         mail.mailers["default"]
+
+
+def test_wrapper_fail_silently_reaches_the_real_backend(settings):
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    options = {"backend": smtp, "options": {"host": "127.0.0.1", "port": 9, "timeout": 2}}
+    settings.MAILERS = {
+        "default": {"BACKEND": WRAPPER, "OPTIONS": {**options, "fail_silently": True}}
+    }
+    assert mail.mailers["default"].inner.fail_silently is True
+    assert message(["ok@example.com"]).send() == 0
