@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.processes import wait_until
-from tests.integration.services import LocalMeisa
+from tests.integration.services import MEISA_KEY, LocalMeisa
 from tests.integration.site import Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -67,6 +67,8 @@ def assert_life_of_ada_reached_meisa(site: Site) -> None:
     # The rolled-back transaction never reached Meisa, not even for a moment.
     assert all(u.get("custom_fields", {}).get("country") != "XX" for u in upserts)
     assert all(u.get("custom_fields", {}).get("job_title") != "Never committed" for u in upserts)
+    logs = [process.output() for process in site.processes]
+    assert all(MEISA_KEY not in log for log in [*logs, site.shell.log_path.read_text()])
 
 
 def test_a_users_life_reaches_meisa_over_redis(site: Site) -> None:
