@@ -36,7 +36,6 @@ class SuppressedEmail(models.Model):
     email = models.CharField(
         _("email"),
         max_length=512,
-        unique=True,
         help_text=_("Normalized: trimmed, lowercased, IDNA-encoded domain."),
     )
     source = models.CharField(
@@ -77,6 +76,11 @@ class SuppressedEmail(models.Model):
         verbose_name_plural = _("suppressed emails")
         ordering = ["email"]
         permissions = [("refresh_suppressedemail", _("Can refresh the list from Meisa now"))]
+        # A constraint rather than unique=True: on PostgreSQL, unique=True also builds a
+        # varchar_pattern_ops index that no query here uses and every refresh would pay.
+        constraints = [
+            models.UniqueConstraint(fields=["email"], name="meisa_suppressed_email_uniq")
+        ]
 
     def __str__(self) -> str:
         return self.email
