@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 from email import errors as email_errors
@@ -147,9 +148,18 @@ def _is_lazy(value: Any) -> bool:
     return isinstance(value, Promise)
 
 
+# A plain ``dot-atom@dot-atom`` in ASCII (RFC 5322 atext): the header parser would
+# return it unchanged, with one mailbox and no defects. Matching it first skips that
+# parser (about 0.2 ms an address), the bulk of the wrapper's cost on a large batch.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDR_SPEC = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*")
+
+
 def _parse_single(text: str) -> str | None:
     if not text or "\r" in text or "\n" in text or "\x00" in text:
         return None
+    if _PLAIN_ADDR_SPEC.fullmatch(text):
+        return text
     try:
         parsed = AddressHeader.value_parser(text)
     except (email_errors.HeaderParseError, ValueError, IndexError, TypeError):
