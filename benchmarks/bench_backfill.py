@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         help="users for enqueue mode (default: --users; 0 skips)",
     )
     args = parser.parse_args(argv)
-    environment.setup()
+    environment.setup(fresh=True)
     report = Report("2 backfill")
     enqueue_users = args.users if args.enqueue_users is None else args.enqueue_users
     measure(report, args.small, args.users, args.threads, enqueue_users)

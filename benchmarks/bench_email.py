@@ -33,7 +33,7 @@ def load_mirror(size: int) -> None:
         if field.primary_key:
             continue
         columns.append(field.column)
-        defaults.append(now if field.get_internal_type() == "DateTimeField" else _default(field))
+        defaults.append(_default(field, now))
     index = columns.index("email")
     rows = (
         tuple(e if i == index else d for i, d in enumerate(defaults)) for e in address_list(size)
@@ -42,25 +42,40 @@ def load_mirror(size: int) -> None:
     environment.vacuum_analyze(SuppressedEmail._meta.db_table)
 
 
-def _default(field: Any) -> Any:
+def _default(field: Any, now: Any) -> Any:
+    # A row as a refresh writes it: source meisa, first seen now, nullable columns NULL.
     if field.name == "source":
         return "meisa"
+    if field.null:
+        return None
+    if field.get_internal_type() == "DateTimeField":
+        return now
     if field.has_default():
         return field.get_default()
-    return None if field.null else ""
+    return ""
 
 
 def build_messages(count: int) -> list[Any]:
-    """``count`` messages, 3 recipients each, every tenth recipient suppressed."""
+    """``count`` messages, 3 recipients each, every tenth recipient suppressed.
+
+    Each call uses new addresses, as a real site's batches would: no cache, in the
+    wrapper or the database, gets to see the same recipients twice.
+    """
     from django.core.mail import EmailMessage
 
+    start = _batches[0] * 3 * count
+    _batches[0] += 1
     messages = []
     for i in range(count):
-        rcpt = [listed_email(n) if n % 10 == 0 else user_email(n) for n in range(3 * i, 3 * i + 3)]
+        n = start + 3 * i
+        rcpt = [listed_email(k) if k % 10 == 0 else user_email(k) for k in range(n, n + 3)]
         messages.append(
             EmailMessage(f"Hello {i}", "Body text.", "site@example.com", to=rcpt[:2], cc=rcpt[2:])
         )
     return messages
+
+
+_batches = [0]
 
 
 def backend_settings(wrapped: bool) -> Any:
@@ -75,8 +90,8 @@ def backend_settings(wrapped: bool) -> Any:
     )
 
 
-def send_batch(count: int, wrapped: bool) -> tuple[float, int, int]:
-    """Send one batch; return (seconds, messages sent, SQL queries)."""
+def send_batch(count: int, wrapped: bool) -> tuple[float, int, int, int]:
+    """Send one batch; return (seconds, messages sent, SQL queries, recipients delivered)."""
     from django.core import mail
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -87,7 +102,25 @@ def send_batch(count: int, wrapped: bool) -> tuple[float, int, int]:
         backend = mail.get_connection()
         with stopwatch() as elapsed:
             sent = backend.send_messages(messages)
-    return elapsed[0], sent, len(queries.captured_queries)
+    delivered = sum(len(m.recipients()) for m in mail.outbox)
+    return elapsed[0], sent, len(queries.captured_queries), delivered
+
+
+def report_queries(report: Report, messages: int, wrapped: Any, bare: Any) -> None:
+    """Queries per batch against the documented bound, and proof that filtering happened."""
+    import math
+
+    from django_meisa import conf
+
+    bound = math.ceil(3 * messages / int(conf.get_setting("SUPPRESSION_LOOKUP_BATCH_SIZE")))
+    report.add(
+        "SQL queries per send_messages batch",
+        str(wrapped[2]),
+        f"bounded: <= {bound} (recipients / LOOKUP_BATCH_SIZE)",
+        wrapped[2] <= bound,
+        f"{wrapped[1]} of {messages} messages sent; {wrapped[3]} of {bare[3]} recipients "
+        "delivered (one in ten suppressed)",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=1000, help="messages per batch")
     parser.add_argument("--rounds", type=int, default=21, help="batches per side (21)")
     args = parser.parse_args(argv)
-    environment.setup()
+    environment.setup(fresh=True)
     load_mirror(args.rows)
     report = Report("4 email filtering")
     for _ in range(3):  # warm up: connection, query plan, imports
@@ -122,14 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         r <= GOAL_RATIO,
         f"median {wrapped:.1f} ms vs {bare:.1f} ms, {args.rows:,} rows, {args.rounds} batches each",
     )
-    queries, sent = runs["wrapped"][0][2], runs["wrapped"][0][1]
-    report.add(
-        "SQL queries per batch",
-        str(queries),
-        "bounded (1 per batch)",
-        queries <= 3,
-        f"{sent} of {args.messages} messages sent, {runs['bare'][0][1]} bare",
-    )
+    report_queries(report, args.messages, runs["wrapped"][0], runs["bare"][0])
     report.add("peak RSS (benchmark process)", f"{self_peak_rss_mb():.0f} MB")
     report.finish()
 

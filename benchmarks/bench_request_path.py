@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--saves", type=int, default=2000, help="saves per side (2000)")
     parser.add_argument("--logins", type=int, default=1000, help="logins per side (1000)")
     args = parser.parse_args(argv)
-    environment.setup()
+    environment.setup(fresh=True)
     users = prepare(200)
     report = Report("1 request path")
     measure_saves(report, users, args.saves)
@@ -102,20 +102,44 @@ def login_once(users: list[Any], counter: list[int]) -> float:
     return elapsed[0]
 
 
+def floor_extras() -> float:
+    """The design's bare minimum on top of a sync-off action, timed: one more SQL round
+    trip and one raw Redis LPUSH of a Celery-sized message (no Celery, no kombu)."""
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    client = _redis_clients.setdefault(0, redis.Redis.from_url(settings.CELERY_BROKER_URL))
+    with stopwatch() as elapsed:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        client.lpush("meisa-bench-floor", FLOOR_MESSAGE)
+    return elapsed[0]
+
+
+_redis_clients: dict[int, Any] = {}
+FLOOR_MESSAGE = b"x" * 1200  # about the size of a sync_contact task message
+
+
 def side_by_side(
     action: Callable[[list[Any], list[int]], float], users: list[Any], rounds: int
 ) -> dict[str, list[float]]:
-    """Run ``action`` ``rounds`` times with sync on and off, alternating."""
+    """Run ``action`` ``rounds`` times with sync on, off, and off + the floor, in turn."""
     counter = [0]
 
     def run(enabled: bool) -> float:
         with sync_switch(enabled):
             return action(users, counter)
 
-    for _ in range(WARMUP):  # warm up both sides: connections, caches, the broker channel
-        run(True)
-        run(False)
-    return interleave(rounds, {"on": lambda: run(True), "off": lambda: run(False)})
+    variants = {
+        "on": lambda: run(True),
+        "off": lambda: run(False),
+        "floor": lambda: run(False) + floor_extras(),
+    }
+    for _ in range(WARMUP):  # warm up every side: connections, caches, the broker channel
+        for variant in variants.values():
+            variant()
+    return interleave(rounds, variants)
 
 
 def count_queries(action: Callable[[list[Any], list[int]], float], users: list[Any]) -> int:
@@ -129,6 +153,16 @@ def count_queries(action: Callable[[list[Any], list[int]], float], users: list[A
             action(users, [7])
         counts[enabled] = len(captured.captured_queries)
     return counts[True] - counts[False]
+
+
+def add_floor(report: Report, what: str, samples: dict[str, list[float]]) -> None:
+    """Report the floor of the design (one SQL round trip + one raw LPUSH) and our distance."""
+    on, off, floor = (median_ms(samples[k]) for k in ("on", "off", "floor"))
+    report.add(
+        f"{what}: floor / off (1 SQL round trip + 1 raw LPUSH)",
+        f"{ratio(floor, off):.2f}x",
+        detail=f"median {floor:.3f} ms; sync on is {ratio(on, floor):.2f}x the floor",
+    )
 
 
 def measure_saves(report: Report, users: list[Any], saves: int) -> None:
@@ -146,6 +180,7 @@ def measure_saves(report: Report, users: list[Any], saves: int) -> None:
         f"median {on:.3f} ms vs {off:.3f} ms, {saves} saves each; "
         f"{published:.2f} broker publishes per sync-enabled save",
     )
+    add_floor(report, "save+commit", samples)
     extra = count_queries(save_once, users)
     report.add(
         "extra SQL queries per save",
@@ -170,6 +205,7 @@ def measure_logins(report: Report, users: list[Any], logins: int) -> None:
         f"median {on:.3f} ms vs {off:.3f} ms, {logins} logins each; "
         f"{published:.2f} broker publishes per sync-enabled login",
     )
+    add_floor(report, "login", samples)
     extra = count_queries(login_once, users)
     report.add(
         "extra SQL queries per login",

@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=1_000_000, help="addresses (1,000,000)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     args = parser.parse_args(argv)
-    environment.setup()
+    environment.setup(fresh=True)
     report = Report("3 suppression")
     started = time.perf_counter()
     measure(report, args.size, args.size // 100, args.rounds)

@@ -7,29 +7,33 @@ import os
 import django
 
 
-def setup(*, database: str = "postgres", enabled: bool = True) -> None:
+def setup(*, database: str = "postgres", enabled: bool = True, fresh: bool = False) -> None:
     """Configure Django on ``benchmarks.settings``, create the database and migrate it.
 
-    ``database`` is ``postgres`` (the default, ``meisa_bench``) or ``sqlite``. Must be
+    ``database`` is ``postgres`` (the default, ``meisa_bench``) or ``sqlite``. ``fresh``
+    drops the PostgreSQL database first (each benchmark's parent does, so a regenerated
+    migration never meets a stale schema; its children reuse what it built). Must be
     called before any model import.
     """
     os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
     os.environ["MEISA_BENCH_DB"] = database
     os.environ["MEISA_BENCH_ENABLED"] = "1" if enabled else "0"
     if database == "postgres":
-        create_postgres_database()
+        create_postgres_database(fresh=fresh)
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def create_postgres_database() -> None:
-    """Create ``MEISA_BENCH_PG_NAME`` (``meisa_bench``) if it does not exist yet."""
+def create_postgres_database(*, fresh: bool = False) -> None:
+    """Create ``MEISA_BENCH_PG_NAME`` (``meisa_bench``) if it does not exist (or ``fresh``)."""
     import psycopg
 
     name = os.environ.get("MEISA_BENCH_PG_NAME", "meisa_bench")
     with psycopg.connect(postgres_dsn("postgres"), autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
