@@ -271,3 +271,21 @@ def test_the_backfill_client_reads_the_environment_once(monkeypatch, settings):
     assert session.proxies["https"] == "http://proxy.internal:3128"
     assert session.verify == "/etc/ssl/corp.pem"
     assert session.headers["X-API-Key"] == settings.MEISA["API_KEY"]
+
+
+def test_the_backfill_session_sends_what_session_request_would(meisa_fake):
+    from django_meisa.backfill.client import MeisaBackfillClient
+
+    client = MeisaBackfillClient()
+    for n in range(3):
+        client.upsert_contact({"email": f"u{n}@example.com", "external_id": str(n)})
+    assert len(client.session._templates) == 1
+    assert len(meisa_fake.upserts) == 3
+    sent = meisa_fake.requests[-1]
+    assert sent.headers["content-type"] == "application/json"
+    body = b'{"email":"u2@example.com","external_id":"2"}'
+    assert sent.headers["content-length"] == str(len(body))
+    assert sent.json == {"email": "u2@example.com", "external_id": "2"}
+    client.session.cookies.set("meisa", "1")
+    client.upsert_contact({"email": "u9@example.com"})
+    assert meisa_fake.requests[-1].headers["cookie"] == "meisa=1"

@@ -109,11 +109,14 @@ def send_upsert(
 
 
 def describe_error(err: BaseException) -> str:
-    """Return a one-line reason for the failures CSV: the error class and its message.
+    """Return a one-line reason for the failures CSV and the sync state.
 
-    django-meisa's error messages carry the method, path and status only, never the
-    key or personal data, so they are safe to write down.
+    For a ``MeisaError``, contact sync's own ``error_text``: the class, the method,
+    path and status, and for a refused request the names (never the values) of the
+    fields Meisa complained about. No key, no personal data.
     """
-    status = getattr(err, "status_code", None)
-    detail = f" (HTTP {status})" if status and str(status) not in str(err) else ""
-    return f"{type(err).__name__}: {err}{detail}"
+    from django_meisa.sync_record import error_text
+
+    if isinstance(err, MeisaError):
+        return error_text(err)
+    return f"{type(err).__name__}: {err}"
