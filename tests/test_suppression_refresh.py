@@ -363,3 +363,13 @@ def test_duplicate_and_case_variant_entries_are_stored_once(meisa_fake):
         result = refresh_suppressions()
     assert result.added == 2
     assert emails() == {"a@x.com", "weird\\tab\n@x.com"}
+
+
+def test_empty_and_overlong_entries_are_skipped_not_fatal(meisa_fake, caplog):
+    huge = "x" * 600 + "@x.com"
+    body = {"as_of": "2030-01-01T00:00:00Z", "count": 4, "emails": ["", "  ", huge, "ok@x.com"]}
+    with meisa_answers(body=body):
+        result = refresh_suppressions()
+    assert result.ok
+    assert emails() == {"ok@x.com"}
+    assert "Skipped 3 unusable entries" in caplog.text

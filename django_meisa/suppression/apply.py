@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,10 @@ from django.db import connections
 from django_meisa.addresses import normalize_many
 from django_meisa.models import SuppressedEmail
 
+logger = logging.getLogger("django_meisa.suppression")
+
 TEMP_TABLE = "meisa_incoming_emails"
+MAX_KEY_LENGTH = SuppressedEmail._meta.get_field("email").max_length or 512
 LOAD_BATCH = 5000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -218,7 +222,14 @@ class DiffApplier:
 
 def _key_batches(emails: Sequence[str]) -> Iterator[list[str]]:
     for start in range(0, len(emails), LOAD_BATCH):
-        yield normalize_many(list(emails[start : start + LOAD_BATCH]))
+        keys = normalize_many(list(emails[start : start + LOAD_BATCH]))
+        unusable = sum(1 for key in keys if not 0 < len(key) <= MAX_KEY_LENGTH)
+        if unusable:
+            # Empty or longer than any deliverable address (and than the column): one
+            # such entry must not block every refresh, and can't match a real recipient.
+            logger.warning("Skipped %d unusable entries of Meisa's list", unusable)
+            keys = [key for key in keys if 0 < len(key) <= MAX_KEY_LENGTH]
+        yield keys
 
 
 def _lines(batch: list[str]) -> str:
