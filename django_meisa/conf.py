@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_TRIGGERS": {},
     #: Publish retries when the broker is down; kept small so a request never stalls.
     "ENQUEUE_MAX_RETRIES": 2,
+    #: Seconds a login's sync waits when the login ran outside a transaction (so the
+    #: rest of the login, e.g. a sign-in counter, is committed); 0 = at once.
+    "SYNC_LOGIN_DELAY": 1.0,
     # Contact sync: the worker (sync.py, tasks.py)
     #: Task retries for retryable failures (network, 5xx, 429); then the sweep takes over.
     "SYNC_MAX_RETRIES": 8,

@@ -45,7 +45,10 @@ def request_sync(
     connection = connections[using]
     if not connection.in_atomic_block:
         bump_version(pk, created=created, login=login, using=using)
-        publish_syncs([pk])
+        # Outside a transaction the login's other writes (a sign-in counter in a later
+        # user_logged_in receiver) are not committed yet: give them a moment.
+        delay = float(conf.get_setting("SYNC_LOGIN_DELAY")) if login else 0.0
+        publish_syncs([pk], countdown=delay or None)
         return
     batches = open_batches(connection)
     if any(batch.covers(pk, created, login) for batch in batches):
@@ -189,12 +192,13 @@ def bump_existing_row(pk: Any, *, created: bool, login: bool, using: str, now: A
     return bool(UserSyncState.objects.using(using).filter(user_id=pk).update(**fields))
 
 
-def publish_syncs(pks: Iterable[Any]) -> None:
+def publish_syncs(pks: Iterable[Any], *, countdown: float | None = None) -> None:
     """Publish one ``sync_contact`` task per primary key, never raising.
 
     Publishing is bounded by ``MEISA["ENQUEUE_MAX_RETRIES"]`` short retries. On failure
     the remaining users are not tried (the broker is down for them too); their rows
-    stay pending for the sweep, and one WARNING names the user pks only.
+    stay pending for the sweep, and one WARNING names the user pks only. ``countdown``
+    delays the tasks' start.
     """
     from django_meisa.tasks import sync_contact
 
@@ -206,7 +210,7 @@ def publish_syncs(pks: Iterable[Any]) -> None:
         "interval_max": 0.2,
     }
     for index, pk in enumerate(pks):
-        problem = publish_one(sync_contact, pk, policy)
+        problem = publish_one(sync_contact, pk, policy, countdown)
         if problem:
             logger.warning(
                 "Could not enqueue the Meisa sync of user pk(s) %s (%s); they stay pending "
@@ -217,10 +221,12 @@ def publish_syncs(pks: Iterable[Any]) -> None:
             return
 
 
-def publish_one(task: Any, pk: Any, policy: dict[str, Any]) -> str | None:
+def publish_one(
+    task: Any, pk: Any, policy: dict[str, Any], countdown: float | None = None
+) -> str | None:
     """Publish one sync task; return the error's type name on failure, else None."""
     try:
-        task.apply_async((task_pk(pk),), retry=True, retry_policy=policy)
+        task.apply_async((task_pk(pk),), retry=True, retry_policy=policy, countdown=countdown)
     except Exception as err:
         # The exception's text may hold the broker URL (with its password): type only.
         return type(err).__name__

@@ -171,6 +171,7 @@ def number_messages() -> list[CheckMessage]:
         "SWEEP_BATCH_SIZE",
         "ENQUEUE_MAX_RETRIES",
         "SYNC_LEASE_TIMEOUT",
+        "SYNC_LOGIN_DELAY",
     )
     messages: list[CheckMessage] = []
     for name in names:

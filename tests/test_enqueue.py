@@ -265,6 +265,20 @@ def test_a_login_requests_once_through_the_last_login_save(published):
     Client().force_login(user)
     assert [args for args, _ in published] == [(user.pk,)]
     assert state_of(user).version == before + 1
+    # Outside a transaction, the login's sync waits for the rest of the login.
+    assert published[0][1]["countdown"] == 1.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_login_inside_a_transaction_is_published_at_commit_without_delay(published):
+    from django.test import Client
+
+    user = make_user("atomic")
+    published.clear()
+    with transaction.atomic():
+        Client().force_login(user)
+        assert published == []
+    assert published[0][1]["countdown"] is None
 
 
 def test_trigger_paths_may_be_dotted_and_read_the_foreign_key_without_a_query():

@@ -22,6 +22,7 @@ def fast_retries(settings):
         "SYNC_RETRY_BACKOFF": 0.01,
         "SYNC_RETRY_BACKOFF_MAX": 0.05,
         "SYNC_TRIGGERS": {"testapp.Subscription": "user"},
+        "SYNC_LOGIN_DELAY": 0.1,
     }
 
 
