@@ -24,7 +24,7 @@ from django_meisa.models import SuppressedEmail
 logger = logging.getLogger("django_meisa.suppression")
 
 TEMP_TABLE = "meisa_incoming_emails"
-MAX_KEY_LENGTH = SuppressedEmail._meta.get_field("email").max_length or 512
+MAX_KEY_LENGTH = 512  # SuppressedEmail.email max_length
 LOAD_BATCH = 5000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
