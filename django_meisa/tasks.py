@@ -47,6 +47,8 @@ def sync_contact(self: Any, user_pk: Any) -> None:
         return
     if outcome.result == "busy":
         retry_sync(self, user_pk, busy_countdown(outcome.retry_in), None)
+        return
+    logger.info("Meisa sync of user pk=%s: %s", user_pk, outcome.result)
 
 
 def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None) -> None:
