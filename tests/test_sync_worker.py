@@ -282,3 +282,20 @@ def test_a_login_upserts_once_even_when_nothing_mapped_changed(client, meisa_fak
     time.sleep(0.3)
     assert len(meisa_fake.upserts) == 2
     assert state_of(user).login_pending is False
+
+
+def test_a_raising_mapper_and_a_user_without_email_never_stop_the_worker(meisa_fake, settings):
+    settings.MEISA = {
+        **settings.MEISA,
+        "CUSTOM_FIELDS": {"label": "tests.sync_callables.exploding"},
+    }
+    broken = make_user("broken")
+    nomail = make_user("nomail", email="")
+    wait_until(lambda: state_of(broken).last_result == "failed_permanent")
+    wait_until(lambda: state_of(nomail).last_result == "skipped_no_email")
+    assert meisa_fake.requests == []
+    assert "KeyError" in state_of(broken).last_error
+    settings.MEISA = {**settings.MEISA, "CUSTOM_FIELDS": {}}
+    fine = make_user("fine")
+    wait_until(lambda: settled(fine) and meisa_fake.upserts)
+    assert [u["email"] for u in meisa_fake.upserts] == ["fine@example.com"]
