@@ -57,6 +57,9 @@ class MeisaInlineRunner:
         self.max_in_flight = max_in_flight
         self.flights: dict[int, _Flight] = {}
         self.closed = MeisaBackfillCounts()
+        #: Counts of the chunks this session completed (the rest of ``closed`` belongs to
+        #: chunks left unfinished).
+        self.completed = MeisaBackfillCounts()
         self.fatal: MeisaError | None = None
         self.unfinished = 0
         self._flushed_at = time.monotonic()
@@ -137,6 +140,7 @@ class MeisaInlineRunner:
         del self.flights[flight.chunk.pk]
         if outcome.complete:
             complete_chunk(flight.chunk, flight.counts, flight.failures)
+            self.completed.add(flight.counts)
         else:
             self.unfinished += 1
             release_chunk(flight.chunk.pk)

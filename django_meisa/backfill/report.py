@@ -57,6 +57,10 @@ class MeisaBackfillResult:
     pending_chunks: int = 0
     #: True when the command returned while Celery workers still process the run.
     detached: bool = False
+    #: Users finished by earlier attempts of a resumed run (not this session's work).
+    done_before: int = 0
+    #: Users synced in chunks left unfinished: counted (not sent again) by ``--resume``.
+    unfinished_synced: int = 0
 
     @property
     def ok(self) -> bool:
@@ -68,7 +72,8 @@ def format_summary(result: MeisaBackfillResult) -> list[str]:
     """Return the final summary lines printed by ``meisa_backfill``."""
     counts = result.counts
     verb = "Would sync" if result.dry_run else "Synced"
-    rate = counts.done / result.elapsed if result.elapsed > 0 else 0.0
+    session = counts.done - result.done_before
+    rate = session / result.elapsed if result.elapsed > 0 else 0.0
     state = "interrupted" if result.interrupted else "finished"
     if result.detached:
         state = f"queued ({result.pending_chunks} chunks left for the Celery workers)"
@@ -86,6 +91,11 @@ def format_summary(result: MeisaBackfillResult) -> list[str]:
     if result.fatal_error:
         lines.append(f"Stopped early: {result.fatal_error}")
     if result.interrupted:
+        if result.unfinished_synced:
+            lines.append(
+                f"  ...and {result.unfinished_synced} users synced in unfinished chunks "
+                "(--resume counts them without sending them again)."
+            )
         lines.append(
             f"{result.selected - counts.done} users left. Continue with: "
             f"python manage.py meisa_backfill --resume {result.run_id}"

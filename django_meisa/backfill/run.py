@@ -142,6 +142,7 @@ def run_backfill(
         result = _run_inline(run, options, ctx, progress, client_factory)
     result.elapsed = time.monotonic() - started
     result.selected = total
+    result.done_before = done_before
     return result
 
 
@@ -223,7 +224,9 @@ def _run_inline(
         finally:
             pool.close()
             progress.finish()
-    return finish_run(run, options, fatal=runner.fatal)
+    result = finish_run(run, options, fatal=runner.fatal)
+    result.unfinished_synced = runner.closed.synced - runner.completed.synced
+    return result
 
 
 def _drain_quietly(runner: MeisaInlineRunner) -> None:
