@@ -30,17 +30,23 @@ def build_contact_payload(user: Any) -> dict[str, Any]:
         raw = run_custom_mapper(mapper_path, user)
         entry = f'MEISA["MAPPER"] ({describe(mapper_path)})'
     else:
+        # Checked first: a user without email is a skip even if a field would fail.
+        check_email(getattr(user, email_field_name(user), None))
         raw = default_payload(user)
         entry = "the built-in mapper"
     # Source is decided per sync (signup / api / initial_sync), never by the mapper.
     raw = {key: value for key, value in raw.items() if key != "source"}
-    email = raw.get("email")
-    if email is None or (isinstance(email, str) and not email.strip()):
-        raise MeisaNoEmailError("The user has no email address, so there is nothing to upsert.")
+    check_email(raw.get("email"))
     try:
         return encode_upsert_payload(raw)
     except MeisaPayloadError as err:
         raise MeisaMappingError(f"{entry} produced an invalid payload: {err}") from err
+
+
+def check_email(email: Any) -> None:
+    """Raise ``MeisaNoEmailError`` when ``email`` is missing or blank."""
+    if email is None or (isinstance(email, str) and not email.strip()):
+        raise MeisaNoEmailError("The user has no email address, so there is nothing to upsert.")
 
 
 def default_payload(user: Any) -> dict[str, Any]:

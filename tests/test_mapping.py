@@ -169,3 +169,9 @@ def test_fingerprint_ignores_source_and_key_order():
     changed = {**two, "custom_fields": {"a": 1, "b": 3}}
     assert payload_fingerprint(changed) != payload_fingerprint(two)
     assert len(payload_fingerprint(one)) == 64
+
+
+def test_no_email_wins_over_a_failing_field(settings):
+    configure(settings, CUSTOM_FIELDS={"x": "tests.sync_callables.exploding"})
+    with pytest.raises(MeisaNoEmailError):
+        build_contact_payload(make_user("nomail", email=""))
