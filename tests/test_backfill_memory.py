@@ -33,10 +33,12 @@ def peak_bytes_of_a_backfill() -> int:
 
 def test_peak_memory_is_flat_from_600_to_3000_users(meisa_fake):
     make_users(600)
+    peak_bytes_of_a_backfill()  # warm-up: first-use caches (database driver, Django)
     small = peak_bytes_of_a_backfill()
     make_users(2400, start=600)
     large = peak_bytes_of_a_backfill()
 
     assert UserSyncState.objects.count() == 3000
-    # Five times the users; the peak stays within a third (chunks, not tables).
-    assert large < small * 1.35, (small, large)
+    # Five times the users. Loading them all would add megabytes (some 2 KB a user);
+    # streaming keeps the peak at two chunks' worth, whatever the table holds.
+    assert large < small * 1.5, (small, large)
