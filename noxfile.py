@@ -105,7 +105,7 @@ def postgres(session: nox.Session) -> None:
     _install(session)
     # Its own database name, so a developer's concurrent PostgreSQL run can't collide.
     env = {"MEISA_TEST_DATABASE": "postgres", "MEISA_TEST_PG_NAME": "django_meisa_nox"}
-    _pytest(session, "unit-postgres", "-q", "-m", UNIT_MARKERS, **env)
+    _pytest(session, f"unit-py{session.python}-postgres", "-q", "-m", UNIT_MARKERS, **env)
 
 
 @nox.session(python=SERVICE_PYTHON, tags=["ci"])
