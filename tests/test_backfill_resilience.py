@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from unittest import mock
 
@@ -212,3 +213,52 @@ def test_users_whose_lease_ran_out_before_sending_are_leased_and_mapped_again(me
     assert leases[1].token != leases[0].token
     assert_each_once(meisa_fake, users)
     assert "Synced:                         12" in output
+
+
+def test_resume_without_an_unfinished_run_is_a_command_error(meisa_fake):
+    make_users(2)
+    backfill()
+    with pytest.raises(CommandError, match="no unfinished backfill run"):
+        backfill("--resume")
+
+
+def test_sigterm_stops_like_ctrl_c():
+    import signal
+
+    users = make_users(60)
+
+    class TerminatingMeisa(InterruptingMeisa):
+        def handle(self, method, path, headers, body):
+            response = super(InterruptingMeisa, self).handle(method, path, headers, body)
+            with self._lock:
+                self.seen += 1
+                if self.seen == self.after:
+                    os.kill(os.getpid(), signal.SIGTERM)
+            return response
+
+    fake = TerminatingMeisa(after=10)
+    with fake_meisa(fake=fake):
+        with pytest.raises(CommandError) as excinfo:
+            backfill("--chunk-size", "10", "--concurrency", "2")
+        assert excinfo.value.returncode == 130
+        backfill("--resume")
+        assert_each_once(fake, users)
+
+
+def test_abandoned_chunks_are_queued_again_once(meisa_fake):
+    from django_meisa.backfill.dispatch import requeue_abandoned
+    from django_meisa.backfill.run import MeisaBackfillOptions
+
+    users = make_users(4)
+    run = checkpoint.start_run("enqueue", MeisaBackfillOptions().stored())
+    dead = checkpoint.add_chunk(run, [u.pk for u in users[:2]])
+    alive = checkpoint.add_chunk(run, [u.pk for u in users[2:]])
+    BackfillChunk.objects.filter(pk=dead.pk).update(
+        claimed_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    checkpoint.claim_chunk(alive.pk, 60)
+
+    with mock.patch("django_meisa.backfill.dispatch.enqueue_chunk") as enqueue:
+        assert requeue_abandoned(run) == 1
+        assert requeue_abandoned(run) == 0
+    enqueue.assert_called_once_with(run.pk, dead.pk)

@@ -16,13 +16,10 @@ from django_meisa.backfill.checkpoint import claim_chunk, complete_chunk, releas
 from django_meisa.backfill.chunk import MeisaBackfillContext, MeisaChunkTracker, prepare_chunk
 from django_meisa.backfill.pool import MeisaSenderPool
 from django_meisa.backfill.progress import MeisaBackfillProgress
+from django_meisa.backfill.record import FLUSH_INTERVAL
 from django_meisa.backfill.report import MeisaBackfillCounts
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import BackfillChunk
-
-#: Seconds between writes of results to the state rows while a chunk is sending: the
-#: most a hard crash (SIGKILL) can lose, and so what ``--resume`` might send again.
-FLUSH_INTERVAL = 0.05
 
 
 @dataclass

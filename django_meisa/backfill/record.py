@@ -18,6 +18,10 @@ from django.utils import timezone
 from django_meisa.backfill.state import MeisaChunkLease, MeisaStateSnapshot
 from django_meisa.models import MeisaSyncResult, UserSyncState
 
+#: Seconds between writes of results to the state rows while a chunk is sending: the
+#: most a hard crash (SIGKILL) can lose, and so what ``--resume`` might send again.
+FLUSH_INTERVAL = 0.02
+
 #: ``pending_since`` is cleared only if no newer request arrived (as in sync_record).
 CLEAR_PENDING = "pending_since = CASE WHEN version <= %s THEN NULL ELSE pending_since END"
 SUCCESS_SET = [

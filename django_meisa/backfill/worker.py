@@ -21,6 +21,7 @@ from django_meisa.backfill.ratelimit import (
     MeisaRateLimiter,
     MeisaTokenBucket,
 )
+from django_meisa.backfill.record import FLUSH_INTERVAL
 from django_meisa.backfill.report import MeisaBackfillCounts
 from django_meisa.backfill.selection import (
     MeisaBackfillSelection,
@@ -123,7 +124,7 @@ def _sync_round(
         tracker.apply(job.user_pk, result)
         if result.fatal is not None:
             break
-        if time.monotonic() - flushed > 0.05:
+        if time.monotonic() - flushed > FLUSH_INTERVAL:
             tracker.flush()
             flushed = time.monotonic()
     return tracker.close()
