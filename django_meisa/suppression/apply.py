@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import IntegrityError, connections
 
 from django_meisa.addresses import normalize_many
 from django_meisa.models import SuppressedEmail
@@ -24,6 +24,7 @@ from django_meisa.models import SuppressedEmail
 logger = logging.getLogger("django_meisa.suppression")
 
 TEMP_TABLE = "meisa_incoming_emails"
+UNIQUE_CONSTRAINT = "meisa_suppressed_email_uniq"  # SuppressedEmail.Meta.constraints
 MAX_KEY_LENGTH = 512  # SuppressedEmail.email max_length
 LOAD_BATCH = 5000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -94,17 +95,23 @@ class DiffApplier:
         return diff
 
     def _first_load(self, cursor: Any, emails: Sequence[str]) -> Diff | None:
-        # PostgreSQL, empty table: COPY straight in (columns default in the database).
-        # A duplicate key (two spellings of one address) rolls back to the general path.
+        # PostgreSQL, empty table: COPY straight in (other columns default in the
+        # database) with the unique index dropped, then rebuild it in one sort, which is
+        # far cheaper than a million random index inserts. The ALTERs lock the table
+        # until commit, so senders wait rather than read the still-empty table. A
+        # duplicate key (two spellings of one address) rolls back to the general path.
         if self.vendor != "postgresql" or not emails:
             return None
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")
         if cursor.fetchone()[0]:
             return None
+        unique = self.connection.ops.quote_name(UNIQUE_CONSTRAINT)
         cursor.execute("SAVEPOINT meisa_first_load")
         try:
+            cursor.execute(f"ALTER TABLE {self.table} DROP CONSTRAINT {unique}")
             loaded = self._load(cursor, self.table, _key_batches(emails))
-        except self.connection.Database.IntegrityError:  # type: ignore[attr-defined]
+            cursor.execute(f"ALTER TABLE {self.table} ADD CONSTRAINT {unique} UNIQUE (email)")
+        except (IntegrityError, self.connection.Database.IntegrityError):  # type: ignore[attr-defined]
             cursor.execute("ROLLBACK TO SAVEPOINT meisa_first_load")
             return None
         cursor.execute("RELEASE SAVEPOINT meisa_first_load")
