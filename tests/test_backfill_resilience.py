@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import time
 from unittest import mock
@@ -11,11 +12,12 @@ import pytest
 from django.core.management import CommandError
 from django.utils import timezone
 
-from django_meisa.backfill import checkpoint
+from django_meisa.backfill import MeisaBackfillOptions, checkpoint, run_backfill
 from django_meisa.models import BackfillChunk, BackfillRun, MeisaSyncResult, UserSyncState
 from django_meisa.testing import fake_meisa
 from tests.backfill_support import (
     InterruptingMeisa,
+    StubClient,
     assert_each_once,
     backfill,
     make_users,
@@ -262,3 +264,25 @@ def test_abandoned_chunks_are_queued_again_once(meisa_fake):
         assert requeue_abandoned(run) == 1
         assert requeue_abandoned(run) == 0
     enqueue.assert_called_once_with(run.pk, dead.pk)
+
+
+def test_a_keyboard_interrupt_inside_a_sender_thread_stops_the_run_cleanly(meisa_fake):
+    users = make_users(40)
+    calls = []
+
+    class Client(StubClient):
+        def upsert_contact(self, payload):
+            calls.append(payload["email"])
+            if len(calls) == 15:
+                raise KeyboardInterrupt
+            return super().upsert_contact(payload)
+
+    options = MeisaBackfillOptions(mode="inline", chunk_size=10, concurrency=2)
+    result = run_backfill(options, stdout=io.StringIO(), client_factory=Client)
+
+    assert result.interrupted
+    assert result.counts.synced < 40
+    done = UserSyncState.objects.filter(last_result=MeisaSyncResult.SYNCED).count()
+    assert done == len(calls) - 1
+    run_backfill(MeisaBackfillOptions(resume=True), stdout=io.StringIO(), client_factory=Client)
+    assert sorted(calls[15:] + calls[:14]) == sorted(u.email for u in users)

@@ -78,9 +78,16 @@ class MeisaInlineRunner:
         self.drain()
 
     def drain(self) -> None:
-        """Wait for every chunk in flight to get all its results, and record them."""
+        """Wait for every chunk in flight to get all its results, and record them.
+
+        If the sender threads are gone, results that never came count as unsent.
+        """
         while self.flights:
             self.pump()
+            if self.flights and not self.pool.alive():
+                self.pool.stop.set()
+                for flight in list(self.flights.values()):
+                    self.end_round(flight)
         self.progress.update(self.live_counts(), force=True)
 
     def start(self, chunk: BackfillChunk, pks: list[Any]) -> None:

@@ -74,12 +74,23 @@ class MeisaSenderPool:
         for thread in self._threads:
             thread.join()
 
+    def alive(self) -> bool:
+        """True while at least one sender thread runs."""
+        return any(thread.is_alive() for thread in self._threads)
+
     def _work(self) -> None:
         client = self.client_factory()
         try:
             while (job := self._jobs.get()) is not _STOP:
                 key, payload, deadline = job
-                self._results.put((key, self._send(client, payload, deadline)))
+                try:
+                    result = self._send(client, payload, deadline)
+                except BaseException:
+                    # KeyboardInterrupt or SystemExit raised in this thread (by a test
+                    # double, say): stop the whole run cleanly instead of dying silently.
+                    self.stop.set()
+                    result = SendResult(not_sent=True, error="stopped")
+                self._results.put((key, result))
         finally:
             client.close()
 
