@@ -1,8 +1,9 @@
 """Apply a validated list as one set-based diff (COPY on PostgreSQL, batches elsewhere).
 
-Runs inside the caller's transaction: the incoming keys go to a temporary table, then
-three statements insert what is new, re-confirm what came back, and delete (or, when
-the shrink guard trips, withhold) ``meisa`` rows the list left out. No row is ever
+Runs inside the caller's transaction: the incoming keys go to a temporary table, one
+join of it with the mirror finds what is new and what is gone, then small statements
+insert the new, re-confirm what came back, and delete (or, when the shrink guard trips,
+withhold) the ``meisa`` rows the list left out. No row is ever
 missing in between: readers see the table before or after the whole diff.
 """
 
@@ -24,6 +25,7 @@ from django_meisa.models import SuppressedEmail
 logger = logging.getLogger("django_meisa.suppression")
 
 TEMP_TABLE = "meisa_incoming_emails"
+CHANGES_TABLE = "meisa_refresh_changes"
 UNIQUE_CONSTRAINT = "meisa_suppressed_email_uniq"  # SuppressedEmail.Meta.constraints
 MAX_KEY_LENGTH = 512  # SuppressedEmail.email max_length
 LOAD_BATCH = 5000
@@ -72,6 +74,7 @@ class DiffApplier:
         qn = self.connection.ops.quote_name
         self.table = qn(SuppressedEmail._meta.db_table)
         self.temp = qn(TEMP_TABLE)
+        self.changes = qn(CHANGES_TABLE)
 
     def apply(self, emails: Sequence[str], params: dict[str, Any], guard: ShrinkGuard) -> Diff:
         """Apply Meisa's ``emails`` (normalized here) and return the counts.
@@ -87,11 +90,13 @@ class DiffApplier:
             self._create_temp(cursor)
             diff.loaded = self._load(cursor, self.temp, _key_batches(emails))
             diff.held = self._count_held(cursor)
+            self._compute_changes(cursor)
             diff.added = self._insert_new(cursor, params["now"])
             self._reconfirm(cursor)
             self._mark_local(cursor, params["as_of"])
             self._remove_or_withhold(cursor, diff, params, guard)
             cursor.execute(f"DROP TABLE {self.temp}")
+            cursor.execute(f"DROP TABLE {self.changes}")
         return diff
 
     def _first_load(self, cursor: Any, emails: Sequence[str]) -> Diff | None:
@@ -156,13 +161,37 @@ class DiffApplier:
         cursor.execute(f"SELECT COUNT(*) FROM {self.table} WHERE source = %s", ["meisa"])
         return int(cursor.fetchone()[0])
 
+    def _compute_changes(self, cursor: Any) -> None:
+        # One pass over both sides: listed keys we don't hold (new_email) and rows the
+        # list doesn't have (gone_id). PostgreSQL does it as one hash full join.
+        cursor.execute(f"DROP TABLE IF EXISTS {self.changes}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {self.changes} (new_email varchar(512), gone_id bigint)"
+        )
+        if self.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {self.changes} (new_email, gone_id) SELECT i.email, s.id "
+                f"FROM {self.temp} i FULL JOIN {self.table} s ON s.email = i.email "
+                f"WHERE i.email IS NULL OR s.id IS NULL"
+            )
+            cursor.execute(f"ANALYZE {self.changes}")
+            return
+        cursor.execute(
+            f"INSERT INTO {self.changes} (new_email, gone_id) SELECT i.email, NULL "
+            f"FROM {self.temp} i LEFT JOIN {self.table} s ON s.email = i.email WHERE s.id IS NULL"
+        )
+        cursor.execute(
+            f"INSERT INTO {self.changes} (new_email, gone_id) SELECT NULL, s.id "
+            f"FROM {self.table} s LEFT JOIN {self.temp} i ON i.email = s.email "
+            f"WHERE i.email IS NULL"
+        )
+        cursor.execute(f"CREATE INDEX {CHANGES_TABLE}_gone ON {self.changes} (gone_id)")
+
     def _insert_new(self, cursor: Any, now: dt.datetime) -> int:
-        conflict = "ON CONFLICT (email) DO NOTHING"
         cursor.execute(
             f"INSERT INTO {self.table} (email, source, first_seen, reason) "
-            f"SELECT DISTINCT i.email, %s, %s, %s FROM {self.temp} i "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {self.table} s WHERE s.email = i.email) "
-            f"{conflict}",
+            f"SELECT DISTINCT c.new_email, %s, %s, %s FROM {self.changes} c "
+            f"WHERE c.new_email IS NOT NULL ON CONFLICT (email) DO NOTHING",
             ["meisa", now, ""],
         )
         return max(0, cursor.rowcount)
@@ -217,9 +246,10 @@ class DiffApplier:
 
     def _unlisted_sql(self) -> str:
         # meisa rows not in the list, except those an upsert reported within the grace.
+        # Re-checked per row at write time, so a concurrent report (a fresh stamp) wins.
         return (
             f"source = %s AND (reported_at IS NULL OR reported_at < %s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {self.temp} i WHERE i.email = {self.table}.email)"
+            f"AND id IN (SELECT c.gone_id FROM {self.changes} c WHERE c.gone_id IS NOT NULL)"
         )
 
     @staticmethod
