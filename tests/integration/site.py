@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import textwrap
@@ -133,14 +134,16 @@ class Site:
     smtp: SmtpSink | None
     shell: DjangoShell
     processes: list[ManagedProcess] = field(default_factory=list)
+    _starting: list[tuple[ManagedProcess, str]] = field(default_factory=list)
 
     def start_worker(
-        self, name: str, concurrency: int = 2, *, supervised: bool = False
+        self, name: str, concurrency: int = 2, *, supervised: bool = False, wait: bool = True
     ) -> ManagedProcess:
-        """Start ``celery -A example_project worker`` and wait until it is ready.
+        """Start ``celery -A example_project worker``; with ``wait``, until it is ready.
 
         ``supervised`` restarts the worker whenever it exits, as systemd or supervisord
         do in production: a worker may exit on a broker outage (see the README).
+        Without ``wait``, call ``wait_ready()`` later (processes then start in parallel).
         """
         argv = [sys.executable, "-m", "celery", "-A", "example_project", "worker"]
         argv += ["--loglevel=INFO", f"--concurrency={concurrency}", f"--hostname={name}@%h"]
@@ -148,28 +151,40 @@ class Site:
         if supervised:
             loop = 'while :; do "$@"; echo "supervisor: worker exited ($?)"; sleep 1; done'
             argv = ["bash", "-c", loop, "supervisor", *argv]
-        worker = self._start(name, argv)
-        worker.wait_for_output(rf"{name}@\S+ ready", timeout=60)
+        worker = self._start(name, argv, ready=rf"{name}@\S+ ready")
+        if wait:
+            self.wait_ready()
         return worker
 
     def start_beat(self) -> ManagedProcess:
-        """Start ``celery -A example_project beat`` with a schedule file of its own."""
+        """Start ``celery -A example_project beat`` (own schedule file); wait for every
+        process started so far to be ready."""
         argv = [sys.executable, "-m", "celery", "-A", "example_project", "beat"]
         argv += ["--loglevel=INFO", f"--schedule={self.workdir / 'beat-schedule'}"]
         argv += ["--max-interval=1", f"--pidfile={self.workdir / 'beat.pid'}"]
-        beat = self._start("beat", argv)
-        beat.wait_for_output(r"beat: Starting", timeout=60)
+        beat = self._start("beat", argv, ready=r"beat: Starting")
+        self.wait_ready()
         return beat
 
-    def _start(self, name: str, argv: list[str]) -> ManagedProcess:
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait (bounded) until every process started so far says it is ready."""
+        while self._starting:
+            process, pattern = self._starting.pop()
+            process.wait_for_output(pattern, timeout)
+
+    def _start(self, name: str, argv: list[str], ready: str) -> ManagedProcess:
         process = ManagedProcess(
             name, argv, self.workdir / f"{name}.log", cwd=EXAMPLE_DIR, env=self.env
         )
         self.processes.append(process)
+        self._starting.append((process, ready))
         return process
 
     def stop(self) -> None:
-        """Stop every process this site started, workers and beat first."""
-        for process in reversed(self.processes):
-            process.stop()
+        """Stop every process this site started (all at once: a warm shutdown takes a
+        moment each), then the shell."""
+        for process in self.processes:
+            process.signal_group(signal.SIGTERM)
+        for process in self.processes:
+            process.stop(timeout=10)
         self.shell.close()

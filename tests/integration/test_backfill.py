@@ -33,7 +33,7 @@ def test_enqueued_backfill_is_shared_by_two_workers_and_sends_each_user_once(
     site: Site,
 ) -> None:
     site.shell.run(PRE_EXISTING_USERS.format(count=USERS))
-    w1 = site.start_worker("w1", concurrency=1)
+    w1 = site.start_worker("w1", concurrency=1, wait=False)
     w2 = site.start_worker("w2", concurrency=1)
 
     site.shell.run(BACKFILL, timeout=120)

@@ -60,7 +60,7 @@ def upserts_per_email(meisa: LocalMeisa) -> dict[str, int]:
 
 
 def test_broker_down_during_saves_loses_nothing(site: Site, redis_broker: RedisServer) -> None:
-    site.start_worker("w1", supervised=True)
+    site.start_worker("w1", supervised=True, wait=False)
     site.start_beat()  # runs the sweep of pending syncs
     site.shell.run(CREATE_USERS.format(count=8))
     wait_until(lambda: all_users_at(site.meisa, 8, "v0"), 60, "the 8 signups")
@@ -84,7 +84,7 @@ def test_worker_killed_mid_request_loses_nothing(site: Site) -> None:
     worker.signal_group(signal.SIGKILL)  # the worker and its pool child, mid-request
     worker.process.wait(10)
     site.shell.run(SAVE_ALL.format(title="v1"))  # a newer change while nobody works
-    site.start_worker("w2", concurrency=1)
+    site.start_worker("w2", concurrency=1, wait=False)
     site.start_beat()
 
     wait_until(lambda: all_users_at(site.meisa, 1, "v1"), 90, "the latest state after SIGKILL")
@@ -95,7 +95,7 @@ def test_meisa_errors_and_hangs_complete_without_a_duplicate_storm(site: Site) -
     site.meisa.fault("server_error", times=4, status=503, path="/contacts/upsert/")
     site.meisa.fault("rate_limit", times=3, retry_after=1, path="/contacts/upsert/")
     site.meisa.fault("timeout", times=2, seconds=6, path="/contacts/upsert/")
-    site.start_worker("w1")
+    site.start_worker("w1", wait=False)
     site.start_beat()
 
     site.shell.run(CREATE_USERS.format(count=5))

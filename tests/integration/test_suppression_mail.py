@@ -44,7 +44,7 @@ def test_beat_refreshes_the_list_and_the_wrapper_drops_listed_addresses(
     site: Site, smtp_sink: SmtpSink
 ) -> None:
     site.meisa.list_unsubscribed("gone@example.com", "bounced@example.com")
-    site.start_worker("w1")
+    site.start_worker("w1", wait=False)
     site.start_beat()
 
     wait_until(lambda: suppressed(site, "gone@example.com"), 60, "beat's first refresh")
@@ -59,7 +59,7 @@ def test_no_suppressed_address_delivered_when_the_download_fails_or_empties(
 ) -> None:
     listed = [f"listed{i}@example.com" for i in range(3)]
     site.meisa.list_unsubscribed(*listed)
-    site.start_worker("w1")
+    site.start_worker("w1", wait=False)
     site.start_beat()
     wait_until(lambda: all(suppressed(site, e) for e in listed), 60, "the first refresh")
 
@@ -95,7 +95,7 @@ def test_no_suppressed_address_delivered_during_a_large_refresh(
     targets = ["target0@example.com", "target1@example.com"]
     first = [f"old{i}@example.com" for i in range(LARGE_LIST)]
     site.meisa.list_unsubscribed(*targets, *first)
-    site.start_worker("w1")
+    site.start_worker("w1", wait=False)
     site.start_beat()
     wait_until(lambda: all(suppressed(site, t) for t in targets), 120, "the first large refresh")
 
