@@ -29,10 +29,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 STAFF_PASSWORD = "browser-test-password"
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls from the
-# test body are still synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def _require_browser() -> None:
     missing = []
@@ -61,6 +57,10 @@ def chromium() -> Iterator[Any]:
     """One headless Chromium for the session."""
     _require_browser()
     from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test
+    # bodies stay synchronous and safe. Set here, so only browser runs relax the check.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
