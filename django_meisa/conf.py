@@ -84,8 +84,9 @@ DEFAULTS: dict[str, Any] = {
     #: Relations to join when loading users for the mapper; None derives them from the
     #: attribute paths in CUSTOM_FIELDS (set it for a custom MAPPER).
     "BACKFILL_SELECT_RELATED": None,
-    #: Seconds a backfill holds a chunk (its users' sync leases, a worker's claim).
-    "BACKFILL_LEASE_TIMEOUT": 600,
+    #: Seconds a backfill's chunk lease lasts (its users' sync leases, a worker's claim);
+    #: renewed every 15 s while the chunk sends, so a crashed run holds users this long.
+    "BACKFILL_LEASE_TIMEOUT": 60,
     #: Cache alias shared by all Celery workers, for --rate across workers in --enqueue
     #: mode (e.g. a Redis cache); None limits each worker process on its own.
     "BACKFILL_RATE_LIMIT_CACHE": None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -173,7 +174,7 @@ def test_no_request_starts_after_the_lease_deadline():
         {"email": "a@b.c"},
         limiter=MeisaTokenBucket(),
         policy=NO_WAIT,
-        deadline=time.monotonic() - 1,
+        window=SimpleNamespace(send_deadline=time.monotonic() - 1),
     )
     assert result.expired
     assert client.calls == 0

@@ -153,10 +153,19 @@ def test_resume_after_a_hard_kill_redoes_the_claimed_chunk_once(meisa_fake):
         UserSyncState.objects.create(
             user=user, last_synced_at=timezone.now(), last_result=MeisaSyncResult.SYNCED
         )
+    # The killed process still holds its chunk's sync leases for BACKFILL_LEASE_TIMEOUT.
+    for user in users[15:20]:
+        UserSyncState.objects.create(
+            user=user,
+            lease_token=f"bf{run.pk}-dead0000",
+            lease_until=timezone.now() + dt.timedelta(hours=1),
+        )
+    started = time.monotonic()
 
     output = backfill("--resume", str(run.pk))
 
     sent = upsert_counts(meisa_fake)
+    assert time.monotonic() - started < 5  # the dead run's leases were taken back at once
     assert sent == {str(u.pk): 1 for u in users[:10] + users[15:]}
     assert "Synced:                         30" in output
 
@@ -198,21 +207,29 @@ def test_users_whose_lease_ran_out_before_sending_are_leased_and_mapped_again(me
     from django_meisa.backfill import state
 
     users = make_users(12)
-    real_lease = state.lease_chunk
+    real_lease, real_handle = state.lease_chunk, meisa_fake.handle
     leases = []
 
-    def first_lease_already_expired(user_pks, **kwargs):
-        lease = real_lease(user_pks, **kwargs)
-        if not leases:
-            lease.send_deadline = time.monotonic() - 1
-        leases.append(lease)
-        return lease
+    def lease_chunk(user_pks, **kwargs):
+        leases.append(real_lease(user_pks, **kwargs))
+        return leases[-1]
 
-    with mock.patch("django_meisa.backfill.chunk.lease_chunk", first_lease_already_expired):
-        output = backfill("--chunk-size", "12")
+    def handle(*args):
+        # After the fourth upsert the first lease runs out (a long 429 pause, say).
+        response = real_handle(*args)
+        if len(meisa_fake.upserts) == 4:
+            leases[0].send_deadline = time.monotonic() - 1
+        return response
+
+    with (
+        mock.patch("django_meisa.backfill.chunk.lease_chunk", lease_chunk),
+        mock.patch.object(meisa_fake, "handle", handle),
+    ):
+        output = backfill("--chunk-size", "12", "--concurrency", "1")
 
     assert len(leases) == 2
     assert leases[1].token != leases[0].token
+    assert len(leases[1].states) == 8
     assert_each_once(meisa_fake, users)
     assert "Synced:                         12" in output
 
@@ -286,3 +303,17 @@ def test_a_keyboard_interrupt_inside_a_sender_thread_stops_the_run_cleanly(meisa
     assert done == len(calls) - 1
     run_backfill(MeisaBackfillOptions(resume=True), stdout=io.StringIO(), client_factory=Client)
     assert sorted(calls[15:] + calls[:14]) == sorted(u.email for u in users)
+
+
+def test_chunk_leases_are_renewed_while_sending(meisa_fake):
+    from django_meisa.backfill.state import MeisaChunkLease
+
+    users = make_users(30)
+    with (
+        mock.patch("django_meisa.backfill.inline.RENEW_INTERVAL", 0),
+        mock.patch.object(MeisaChunkLease, "renew", autospec=True) as renew,
+    ):
+        backfill("--chunk-size", "10")
+    assert renew.call_count >= 1
+    assert_each_once(meisa_fake, users)
+    assert not UserSyncState.objects.exclude(lease_token="").exists()

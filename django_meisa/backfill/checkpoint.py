@@ -75,6 +75,14 @@ def claim_chunk(chunk_id: int, seconds: float) -> bool:
     return bool(rows.filter(claimable).update(claimed_until=until))
 
 
+def renew_claim(chunk_id: int, seconds: float) -> None:
+    """Extend the claim on a chunk still being processed (the claimer renews it)."""
+    until = timezone.now() + dt.timedelta(seconds=seconds)
+    BackfillChunk.objects.filter(pk=chunk_id, status=BackfillChunk.Status.PENDING).update(
+        claimed_until=until
+    )
+
+
 def release_chunk(chunk_id: int) -> None:
     """Give up the claim on an unfinished chunk, so a resume can take it at once."""
     BackfillChunk.objects.filter(pk=chunk_id).update(claimed_until=None)

@@ -39,6 +39,7 @@ class MeisaBackfillContext:
     """What every chunk of one run shares: its start, its flags, and where to log."""
 
     started_at: dt.datetime
+    run_id: int = 0
     force: bool = False
     dry_run: bool = False
     exclude_suppressed: bool = False
@@ -73,9 +74,9 @@ class MeisaPreparedChunk:
     record: MeisaChunkRecord | None = None
 
     @property
-    def send_deadline(self) -> float | None:
-        """No upsert of this chunk may start after this ``time.monotonic()`` value."""
-        return self.record.lease.send_deadline if self.record else None
+    def lease(self) -> MeisaChunkLease | None:
+        """The chunk's lease (None in a dry run): no upsert starts after its deadline."""
+        return self.record.lease if self.record else None
 
     def fail(self, user_pk: Any, reason: str, ctx: MeisaBackfillContext) -> None:
         """Count ``user_pk`` as failed for ``reason`` (kept for the failures CSV)."""
@@ -97,7 +98,7 @@ def prepare_chunk(user_pks: list[Any], ctx: MeisaBackfillContext) -> MeisaPrepar
         states = read_states(user_pks)
         pks = list(user_pks)
     else:
-        lease = _lease(user_pks)
+        lease = _lease(user_pks, ctx.run_id)
         prepared.record = MeisaChunkRecord(lease)
         states, pks = lease.states, sorted(lease.states)
         for pk in lease.busy:
@@ -120,15 +121,15 @@ def load_users(pks: list[Any], select_related: tuple[str, ...]) -> list[Any]:
     return list(queryset.order_by("pk"))
 
 
-def _lease(user_pks: list[Any]) -> MeisaChunkLease:
+def _lease(user_pks: list[Any], run_id: int) -> MeisaChunkLease:
     try:
-        return lease_chunk(user_pks)
+        return lease_chunk(user_pks, run_id=run_id)
     except IntegrityError:
         # A selected user was deleted before its state row could be created.
         existing = list(
             user_model()._default_manager.filter(pk__in=user_pks).values_list("pk", flat=True)
         )
-        return lease_chunk(existing)
+        return lease_chunk(existing, run_id=run_id)
 
 
 def _map(user: Any) -> dict[str, Any] | MeisaError:

@@ -12,12 +12,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from django_meisa.backfill.checkpoint import claim_chunk, complete_chunk, release_chunk
+from django_meisa.backfill.checkpoint import (
+    claim_chunk,
+    complete_chunk,
+    release_chunk,
+    renew_claim,
+)
 from django_meisa.backfill.chunk import MeisaBackfillContext, MeisaChunkTracker, prepare_chunk
 from django_meisa.backfill.pool import MeisaSenderPool
 from django_meisa.backfill.progress import MeisaBackfillProgress
 from django_meisa.backfill.record import FLUSH_INTERVAL
 from django_meisa.backfill.report import MeisaBackfillCounts
+from django_meisa.backfill.state import RENEW_INTERVAL
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import BackfillChunk
 
@@ -59,7 +65,7 @@ class MeisaInlineRunner:
         self.completed = MeisaBackfillCounts()
         self.fatal: MeisaError | None = None
         self.unfinished = 0
-        self._flushed_at = time.monotonic()
+        self._flushed_at = self._renewed_at = time.monotonic()
 
     @property
     def stopping(self) -> bool:
@@ -101,7 +107,7 @@ class MeisaInlineRunner:
         prepared = prepare_chunk(pks, self.ctx)
         flight.tracker = MeisaChunkTracker(prepared, self.ctx)
         for job in prepared.jobs:
-            self.pool.submit((flight.chunk.pk, job.user_pk), job.payload, prepared.send_deadline)
+            self.pool.submit((flight.chunk.pk, job.user_pk), job.payload, prepared.lease)
         if flight.tracker.done:
             self.end_round(flight)
 
@@ -119,6 +125,7 @@ class MeisaInlineRunner:
             if flight.tracker is not None and flight.tracker.done:
                 self.end_round(flight)
         self.flush()
+        self.renew()
         self.progress.update(self.live_counts())
 
     def flush(self) -> None:
@@ -130,17 +137,32 @@ class MeisaInlineRunner:
                 flight.tracker.flush()
         self._flushed_at = time.monotonic()
 
+    def renew(self) -> None:
+        """Renew the leases and claims of the chunks in flight every ``RENEW_INTERVAL`` s."""
+        if time.monotonic() - self._renewed_at < RENEW_INTERVAL:
+            return
+        for flight in self.flights.values():
+            lease = flight.tracker.prepared.lease if flight.tracker is not None else None
+            if lease is not None:
+                lease.renew()
+            renew_claim(flight.chunk.pk, self.claim_seconds)
+        self._renewed_at = time.monotonic()
+
     def end_round(self, flight: _Flight) -> None:
         """Close a round; redo users whose lease ran out; complete or release the chunk."""
         assert flight.tracker is not None
+        sent = len(flight.tracker.prepared.jobs)
         outcome = flight.tracker.close()
         flight.tracker = None
         flight.counts.add(outcome.counts)
         flight.failures.extend(outcome.failures)
         self.closed.add(outcome.counts)
-        if outcome.redo and not self.stopping:
+        # Redo users whose lease ran out, unless none of the round got through (a lease
+        # too short for the timeouts would otherwise loop forever).
+        if outcome.redo and not self.stopping and len(outcome.redo) < sent:
             self.begin_round(flight, outcome.redo)
             return
+        outcome.unsent += len(outcome.redo)
         del self.flights[flight.chunk.pk]
         if outcome.complete:
             complete_chunk(flight.chunk, flight.counts, flight.failures)

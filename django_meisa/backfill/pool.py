@@ -13,7 +13,12 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from django_meisa.backfill.ratelimit import MeisaRateLimiter
-from django_meisa.backfill.sender import MeisaRetryPolicy, SendResult, send_upsert
+from django_meisa.backfill.sender import (
+    MeisaRetryPolicy,
+    MeisaSendWindow,
+    SendResult,
+    send_upsert,
+)
 from django_meisa.client import MeisaClient
 
 _STOP = object()
@@ -50,12 +55,14 @@ class MeisaSenderPool:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, key: Hashable, payload: dict[str, Any], deadline: float | None = None) -> None:
+    def submit(
+        self, key: Hashable, payload: dict[str, Any], window: MeisaSendWindow | None = None
+    ) -> None:
         """Queue ``payload`` for sending; its result comes back under ``key``.
 
-        No request for it starts after ``deadline`` (``time.monotonic()``).
+        No request for it starts after ``window.send_deadline``.
         """
-        self._jobs.put((key, payload, deadline))
+        self._jobs.put((key, payload, window))
 
     def collect(self, timeout: float = 0.1) -> list[tuple[Hashable, SendResult]]:
         """Return the results ready now, waiting up to ``timeout`` for the first one."""
@@ -82,9 +89,9 @@ class MeisaSenderPool:
         client = self.client_factory()
         try:
             while (job := self._jobs.get()) is not _STOP:
-                key, payload, deadline = job
+                key, payload, window = job
                 try:
-                    result = self._send(client, payload, deadline)
+                    result = self._send(client, payload, window)
                 except BaseException:
                     # KeyboardInterrupt or SystemExit raised in this thread (by a test
                     # double, say): stop the whole run cleanly instead of dying silently.
@@ -95,7 +102,7 @@ class MeisaSenderPool:
             client.close()
 
     def _send(
-        self, client: MeisaClient, payload: dict[str, Any], deadline: float | None
+        self, client: MeisaClient, payload: dict[str, Any], window: MeisaSendWindow | None
     ) -> SendResult:
         if self.stop.is_set():
             return SendResult(not_sent=True, error="stopped")
@@ -106,7 +113,7 @@ class MeisaSenderPool:
                 limiter=self.limiter,
                 policy=self.policy,
                 stop=self.stop,
-                deadline=deadline,
+                window=window,
             )
         except Exception as err:  # a sender thread must never die silently
             return SendResult(error=f"{type(err).__name__} while sending")

@@ -29,7 +29,7 @@ from django_meisa.backfill.selection import (
     to_pk,
 )
 from django_meisa.backfill.sender import MeisaRetryPolicy, describe_error
-from django_meisa.backfill.state import chunk_lease_seconds
+from django_meisa.backfill.state import chunk_lease_seconds, release_run_leases
 from django_meisa.client import MeisaClient
 from django_meisa.exceptions import MeisaConfigurationError
 from django_meisa.models import BackfillChunk, BackfillRun
@@ -128,7 +128,8 @@ def run_backfill(
         stream.write(line + "\n")
 
     ctx = MeisaBackfillContext(
-        started_at=run.started_at, force=options.force, dry_run=options.dry_run,
+        started_at=run.started_at, run_id=run.pk, force=options.force,
+        dry_run=options.dry_run,
         exclude_suppressed=options.selection.exclude_suppressed,
         select_related=tuple(select_related_paths()),
         log=log if verbosity >= 2 else None,
@@ -161,6 +162,7 @@ def _open_run(options: MeisaBackfillOptions) -> tuple[BackfillRun, MeisaBackfill
     # The process that claimed the unfinished chunks is gone (crashed or stopped). Were
     # it still running, the per-user leases would keep the two from sending anyone twice.
     run.chunks.exclude(status=BackfillChunk.Status.DONE).update(claimed_until=None)
+    release_run_leases(run.pk)
     checkpoint.set_status(run, BackfillRun.Status.RUNNING)
     return run, options
 

@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django_meisa.backfill.ratelimit import MeisaRateLimiter, wait
 from django_meisa.client import MeisaClient
@@ -20,6 +20,12 @@ from django_meisa.exceptions import (
 
 #: Errors that will fail every user the same way: the run stops instead of failing all.
 FATAL_ERRORS = (MeisaAuthError, MeisaRedirectError, MeisaConfigurationError)
+
+
+class MeisaSendWindow(Protocol):
+    """Until when upserts may start (a chunk's lease, renewed while it sends)."""
+
+    send_deadline: float
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ def send_upsert(
     limiter: MeisaRateLimiter,
     policy: MeisaRetryPolicy,
     stop: threading.Event | None = None,
-    deadline: float | None = None,
+    window: MeisaSendWindow | None = None,
 ) -> SendResult:
     """Upsert ``payload`` under ``limiter``, retrying per ``policy``.
 
@@ -82,14 +88,15 @@ def send_upsert(
     ``MeisaError``: the outcome, including a fatal one, is in the ``SendResult``.
     A stop request (Ctrl-C) while waiting for a token or backing off returns
     ``not_sent``: the user is neither synced nor failed, and ``--resume`` retries it.
-    No request starts after ``deadline`` (``time.monotonic()``), when the user's sync
-    lease may run out: the result is ``expired`` and the caller leases and maps again.
+    No request starts after ``window.send_deadline`` (``time.monotonic()``, read before
+    each attempt, so renewals count), when the user's sync lease may run out: the
+    result is ``expired`` and the caller leases and maps again.
     """
     failures = waits = 0
     while True:
         if not limiter.acquire(stop):
             return SendResult(not_sent=True, error="stopped")
-        if deadline is not None and time.monotonic() > deadline:
+        if window is not None and time.monotonic() > window.send_deadline:
             return SendResult(not_sent=True, expired=True, error="sync lease expired")
         try:
             return SendResult(contact=client.upsert_contact(payload))

@@ -25,7 +25,9 @@ from django_meisa.models import UserSyncState
 
 #: Seconds kept between the last upsert a chunk may start and its lease's expiry, so
 #: the results are recorded while the lease still holds.
-RECORD_MARGIN = 30.0
+RECORD_MARGIN = 10.0
+#: Seconds between renewals of a sending chunk's lease (and a worker's chunk claim).
+RENEW_INTERVAL = 15.0
 
 
 @dataclass
@@ -42,9 +44,25 @@ class MeisaChunkLease:
         """The state rows still held by this lease."""
         return UserSyncState.objects.filter(lease_token=self.token)
 
+    def renew(self) -> None:
+        """Extend the lease of every row still held, and the send deadline with it.
+
+        Called every ``RENEW_INTERVAL`` seconds while the chunk sends, so the lease can
+        be short: a crashed backfill holds its users for at most one lease.
+        """
+        seconds = chunk_lease_seconds()
+        self.rows().update(lease_until=timezone.now() + dt.timedelta(seconds=seconds))
+        self.send_deadline = time.monotonic() + send_window(seconds)
+
     def release(self) -> None:
         """Release every row still held (a no-op for rows another worker took over)."""
         self.rows().update(lease_until=None, lease_token="")
+
+
+def send_window(lease: float) -> float:
+    """Seconds after taking (or renewing) a lease of ``lease`` s that an upsert may start."""
+    connect, read = conf.timeout()
+    return max(1.0, lease - (connect + read + RECORD_MARGIN))
 
 
 def chunk_lease_seconds() -> float:
@@ -52,16 +70,24 @@ def chunk_lease_seconds() -> float:
     return max(float(conf.get_setting("BACKFILL_LEASE_TIMEOUT")), lease_seconds())
 
 
-def lease_chunk(user_pks: list[Any], *, wait_busy: float | None = None) -> MeisaChunkLease:
+def run_token_prefix(run_id: int) -> str:
+    """The prefix of every lease token taken by backfill run ``run_id``."""
+    return f"bf{run_id}-"
+
+
+def lease_chunk(
+    user_pks: list[Any], *, run_id: int = 0, wait_busy: float | None = None
+) -> MeisaChunkLease:
     """Create missing state rows and lease every free row of ``user_pks``, in three queries.
 
     Users whose lease another worker holds are retried until ``wait_busy`` seconds
     pass (default: one sync lease), then left in ``busy``. States are read *after*
-    the lease is taken, so their ``version`` is the one this backfill handles.
+    the lease is taken, so their ``version`` is the one this backfill handles. The
+    token names run ``run_id``, so a resume can take back a crashed run's leases.
     """
     create_missing_rows(user_pks)
     seconds = chunk_lease_seconds()
-    token = uuid.uuid4().hex
+    token = (run_token_prefix(run_id) + uuid.uuid4().hex)[:32]
     deadline = time.monotonic() + (wait_busy if wait_busy is not None else lease_seconds())
     wanted, delay = list(user_pks), 0.05
     while True:
@@ -72,8 +98,7 @@ def lease_chunk(user_pks: list[Any], *, wait_busy: float | None = None) -> Meisa
             break
         time.sleep(delay)
         wanted, delay = busy, min(delay * 2, 1.0)
-    connect, read = conf.timeout()
-    send_deadline = time.monotonic() + seconds - (connect + read + RECORD_MARGIN)
+    send_deadline = time.monotonic() + send_window(seconds)
     held = {pk: state for pk, state in states.items() if state.lease_token == token}
     return MeisaChunkLease(token, held, busy, send_deadline)
 
@@ -101,6 +126,16 @@ def create_missing_rows(user_pks: list[Any]) -> None:
     sql = f"INSERT INTO {table} (user_id) VALUES (%s) ON CONFLICT (user_id) DO NOTHING"  # noqa: S608
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, [(pk,) for pk in missing])
+
+
+def release_run_leases(run_id: int) -> int:
+    """Release every sync lease run ``run_id`` still holds; return how many.
+
+    Called when a run is resumed: the process that took them is gone (crashed or
+    killed), and its users would otherwise wait ``BACKFILL_LEASE_TIMEOUT`` seconds.
+    """
+    held = UserSyncState.objects.filter(lease_token__startswith=run_token_prefix(run_id))
+    return held.update(lease_until=None, lease_token="")
 
 
 def _take(user_pks: list[Any], token: str, seconds: float) -> None:

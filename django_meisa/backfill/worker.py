@@ -30,7 +30,7 @@ from django_meisa.backfill.selection import (
     to_pk,
 )
 from django_meisa.backfill.sender import MeisaRetryPolicy, describe_error, send_upsert
-from django_meisa.backfill.state import chunk_lease_seconds
+from django_meisa.backfill.state import RENEW_INTERVAL, chunk_lease_seconds
 from django_meisa.client import MeisaClient
 from django_meisa.models import BackfillChunk, BackfillRun
 
@@ -74,7 +74,8 @@ def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -
     stored = run.options
     selection = MeisaBackfillSelection.from_dict(stored["selection"])
     ctx = MeisaBackfillContext(
-        started_at=run.started_at, force=bool(stored["force"]), dry_run=bool(stored["dry_run"]),
+        started_at=run.started_at, run_id=run.pk, force=bool(stored["force"]),
+        dry_run=bool(stored["dry_run"]),
         exclude_suppressed=selection.exclude_suppressed,
         select_related=tuple(select_related_paths()),
     )  # fmt: skip
@@ -83,10 +84,11 @@ def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -
     pks = pks_in_range(selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk))
     counts, failures = MeisaBackfillCounts(), []
     while True:
-        outcome = _sync_round(pks, ctx, client, limiter, policy)
+        outcome = _sync_round(chunk.pk, pks, ctx, client, limiter, policy)
         counts.add(outcome.counts)
         failures.extend(outcome.failures)
-        if not outcome.redo or outcome.fatal is not None:
+        if not outcome.redo or outcome.fatal is not None or len(outcome.redo) == len(pks):
+            outcome.unsent += len(outcome.redo) if outcome.fatal is None else 0
             break
         pks = outcome.redo
     if outcome.fatal is not None:
@@ -108,6 +110,7 @@ def _finish_if_last(run: BackfillRun) -> None:
 
 
 def _sync_round(
+    chunk_id: int,
     pks: list[Any],
     ctx: MeisaBackfillContext,
     client: MeisaClient,
@@ -116,10 +119,10 @@ def _sync_round(
 ) -> MeisaChunkOutcome:
     prepared = prepare_chunk(pks, ctx)
     tracker = MeisaChunkTracker(prepared, ctx)
-    flushed = time.monotonic()
+    flushed = renewed = time.monotonic()
     for job in prepared.jobs:
         result = send_upsert(
-            client, job.payload, limiter=limiter, policy=policy, deadline=prepared.send_deadline
+            client, job.payload, limiter=limiter, policy=policy, window=prepared.lease
         )
         tracker.apply(job.user_pk, result)
         if result.fatal is not None:
@@ -127,6 +130,10 @@ def _sync_round(
         if time.monotonic() - flushed > FLUSH_INTERVAL:
             tracker.flush()
             flushed = time.monotonic()
+        if time.monotonic() - renewed > RENEW_INTERVAL and prepared.lease is not None:
+            prepared.lease.renew()
+            checkpoint.renew_claim(chunk_id, chunk_lease_seconds())
+            renewed = time.monotonic()
     return tracker.close()
 
 
