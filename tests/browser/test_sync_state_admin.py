@@ -45,3 +45,25 @@ def test_staff_sees_a_pending_user_and_syncs_it_now(
     assert f"User {ada.pk}: synced" in page.locator(".messagelist").inner_text()
     assert len(http_meisa.upserts) == 2  # "sync now" forces a send even when unchanged
     screenshot("action")
+
+
+def test_sync_now_reports_a_meisa_outage_without_leaking_the_key(
+    browser_page: Any, staff_user: Any, http_meisa: Any, screenshot: Any
+) -> None:
+    page = browser_page
+    ada = get_user_model().objects.create_user("ada", "ada@example.com", "pw")
+    http_meisa.inject_fault("server_error", times=5, status=503)
+    log_in(page, staff_user)
+
+    page.goto(f"{LIST_URL}?q=ada")
+    page.locator("#result_list tbody tr").first.locator("th a, td a").first.click()
+    page.click("button:has-text('Sync now')")
+
+    message = page.locator(".messagelist").inner_text()
+    assert f"User {ada.pk}: failed (MeisaServerError); it will be retried" in message
+    details = page.locator("#content-main").inner_text()
+    assert "MeisaServerError: Meisa POST /contacts/upsert/ returned HTTP 503" in details
+    assert "Failed Retryable" in details
+    assert http_meisa.api_key not in page.content()
+    assert http_meisa.upserts == []
+    screenshot("outage")
