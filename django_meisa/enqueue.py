@@ -48,7 +48,10 @@ def request_sync(
         # Outside a transaction the login's other writes (a sign-in counter in a later
         # user_logged_in receiver) are not committed yet: give them a moment.
         delay = float(conf.get_setting("SYNC_LOGIN_DELAY")) if login else 0.0
-        publish_syncs([pk], countdown=delay or None)
+        if delay > 0:
+            publish_syncs([pk], countdown=delay)
+        else:
+            publish_syncs([pk])
         return
     batches = open_batches(connection)
     if any(batch.covers(pk, created, login) for batch in batches):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def no_publish(monkeypatch):
     """These tests call sync_contact_now themselves: publish nothing."""
-    monkeypatch.setattr("django_meisa.enqueue.publish_syncs", lambda pks: None)
+    monkeypatch.setattr("django_meisa.enqueue.publish_syncs", lambda pks, **options: None)
 
 
 @pytest.fixture
