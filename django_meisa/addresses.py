@@ -23,22 +23,28 @@ def normalize_email(address: str) -> str:
     """Return the suppression key of ``address``: the ONE normalization, used everywhere.
 
     Called when storing (refresh, upsert statuses, the admin) and when checking (the
-    email backend, ``is_suppressed``). Trims surrounding whitespace, NFC-composes and
-    lowercases the whole address, and IDNA-encodes the domain (the encoding Django uses
-    when it sends), dropping one trailing dot of the domain. Never strips ``+tags`` or
-    dots: those can be different mailboxes. Never raises: a domain that can't be
-    IDNA-encoded is kept lowercased, so a listed oddity is still stored and matched.
+    email backend, ``is_suppressed``). Trims surrounding whitespace, lowercases the whole
+    address (NFC-composing the local part), and IDNA-encodes the domain (the encoding
+    Django uses when it sends), dropping one trailing dot of the domain. Never strips
+    ``+tags`` or dots: those can be different mailboxes. Never raises: a domain that
+    can't be IDNA-encoded is kept lowercased, so a listed oddity is still stored and
+    matched.
     """
     text = address.strip()
-    if not text.isascii():
-        text = unicodedata.normalize("NFC", text)
-    text = text.lower()
     local, at, domain = text.rpartition("@")
     if not at:
-        return text
-    if domain.isascii() and not domain.endswith("."):
-        return text  # the common case, kept fast for million-address refreshes
-    return f"{local}@{_encode_domain(domain)}"
+        return _fold(text)
+    if text.isascii() and not domain.endswith("."):
+        return text.lower()  # the common case, kept fast for million-address refreshes
+    # The domain is not NFC-composed first: IDNA's own mapping decides, exactly as when
+    # Django encodes the domain it sends to (NFC could pick a different code point).
+    return f"{_fold(local)}@{_encode_domain(domain.lower())}"
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFC", text).lower()
 
 
 # In a "\n"-joined ASCII batch, anything that makes normalize_email() differ from a
@@ -110,7 +116,7 @@ def parse_recipient(value: Any) -> MeisaRecipient:
     addr_spec = _addr_spec(value)
     if addr_spec is None:
         return MeisaRecipient(original=value, addr_spec=None, key=None)
-    return MeisaRecipient(original=value, addr_spec=addr_spec, key=normalize_email(addr_spec))
+    return MeisaRecipient(original=value, addr_spec=addr_spec, key=_recipient_key(addr_spec))
 
 
 def parse_address_header(value: Any) -> list[MeisaRecipient]:
@@ -128,6 +134,9 @@ def parse_address_header(value: Any) -> list[MeisaRecipient]:
     if "\r" in text or "\n" in text or parsed.all_defects:
         return [MeisaRecipient(original=text, addr_spec=None, key=None)]
     return [parse_recipient(str(mailbox).strip()) for mailbox in parsed.all_mailboxes]
+
+
+_recipient_key = functools.lru_cache(maxsize=8192)(normalize_email)
 
 
 def _addr_spec(value: Any) -> str | None:
@@ -155,6 +164,10 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_ADDR_SPEC = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*")
 
 
+# The email backend parses each recipient about three times per batch (its field, the
+# message's recipients(), the envelope check). Both steps are pure functions of a str,
+# so a small cache serves the repeats and can never go stale.
+@functools.lru_cache(maxsize=8192)
 def _parse_single(text: str) -> str | None:
     if not text or "\r" in text or "\n" in text or "\x00" in text:
         return None
