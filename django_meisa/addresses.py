@@ -23,22 +23,28 @@ def normalize_email(address: str) -> str:
     """Return the suppression key of ``address``: the ONE normalization, used everywhere.
 
     Called when storing (refresh, upsert statuses, the admin) and when checking (the
-    email backend, ``is_suppressed``). Trims surrounding whitespace, NFC-composes and
-    lowercases the whole address, and IDNA-encodes the domain (the encoding Django uses
-    when it sends), dropping one trailing dot of the domain. Never strips ``+tags`` or
-    dots: those can be different mailboxes. Never raises: a domain that can't be
-    IDNA-encoded is kept lowercased, so a listed oddity is still stored and matched.
+    email backend, ``is_suppressed``). Trims surrounding whitespace, lowercases the whole
+    address (NFC-composing the local part), and IDNA-encodes the domain (the encoding
+    Django uses when it sends), dropping one trailing dot of the domain. Never strips
+    ``+tags`` or dots: those can be different mailboxes. Never raises: a domain that
+    can't be IDNA-encoded is kept lowercased, so a listed oddity is still stored and
+    matched.
     """
     text = address.strip()
-    if not text.isascii():
-        text = unicodedata.normalize("NFC", text)
-    text = text.lower()
     local, at, domain = text.rpartition("@")
     if not at:
-        return text
-    if domain.isascii() and not domain.endswith("."):
-        return text  # the common case, kept fast for million-address refreshes
-    return f"{local}@{_encode_domain(domain)}"
+        return _fold(text)
+    if text.isascii() and not domain.endswith("."):
+        return text.lower()  # the common case, kept fast for million-address refreshes
+    # The domain is not NFC-composed first: IDNA's own mapping decides, exactly as when
+    # Django encodes the domain it sends to (NFC could pick a different code point).
+    return f"{_fold(local)}@{_encode_domain(domain.lower())}"
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFC", text).lower()
 
 
 # In a "\n"-joined ASCII batch, anything that makes normalize_email() differ from a
