@@ -86,9 +86,16 @@ class MeisaInlineRunner:
     def drain(self) -> None:
         """Wait for every chunk in flight to get all its results, and record them.
 
-        If the sender threads are gone, results that never came count as unsent.
+        If the sender threads are gone, results that never came count as unsent; a
+        chunk whose preparation failed (no round in flight) is left for ``--resume``.
         """
         while self.flights:
+            for flight in [f for f in self.flights.values() if f.tracker is None]:
+                del self.flights[flight.chunk.pk]
+                self.unfinished += 1
+                release_chunk(flight.chunk.pk)
+            if not self.flights:
+                break
             self.pump()
             if self.flights and not self.pool.alive():
                 self.pool.stop.set()
@@ -104,6 +111,10 @@ class MeisaInlineRunner:
 
     def begin_round(self, flight: _Flight, pks: list[Any]) -> None:
         """Lease and map ``pks`` (all of a chunk, or users whose lease ran out) and send."""
+        # Mapping a chunk takes a while: write what has come back first, so a hard crash
+        # meanwhile cannot make --resume send those users again.
+        self.pump(timeout=0)
+        self.flush(now=True)
         prepared = prepare_chunk(pks, self.ctx)
         flight.tracker = MeisaChunkTracker(prepared, self.ctx)
         for job in prepared.jobs:
@@ -111,9 +122,9 @@ class MeisaInlineRunner:
         if flight.tracker.done:
             self.end_round(flight)
 
-    def pump(self) -> None:
+    def pump(self, timeout: float = 0.1) -> None:
         """Apply the results ready now; close finished rounds; flush; show progress."""
-        for key, result in self.pool.collect(timeout=0.1):
+        for key, result in self.pool.collect(timeout=timeout):
             chunk_pk, user_pk = cast("tuple[int, Any]", key)
             flight = self.flights.get(chunk_pk)
             if flight is not None and flight.tracker is not None:
@@ -128,9 +139,9 @@ class MeisaInlineRunner:
         self.renew()
         self.progress.update(self.live_counts())
 
-    def flush(self) -> None:
+    def flush(self, *, now: bool = False) -> None:
         """Write applied results to the state rows every ``FLUSH_INTERVAL`` seconds."""
-        if time.monotonic() - self._flushed_at < FLUSH_INTERVAL:
+        if not now and time.monotonic() - self._flushed_at < FLUSH_INTERVAL:
             return
         for flight in self.flights.values():
             if flight.tracker is not None:
