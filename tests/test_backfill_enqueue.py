@@ -98,3 +98,31 @@ def _stored_options():
     from django_meisa.backfill.run import MeisaBackfillOptions
 
     return MeisaBackfillOptions().stored()
+
+
+def test_ctrl_c_while_queueing_stops_and_resume_queues_the_rest(meisa_fake):
+    from django.core.management import CommandError
+
+    from django_meisa.backfill import dispatch
+
+    users = make_users(30)
+    real_enqueue, calls = dispatch.enqueue_chunk, []
+
+    def enqueue_then_ctrl_c(run_id, chunk_id):
+        calls.append(chunk_id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real_enqueue(run_id, chunk_id)
+
+    with (
+        mock.patch.object(dispatch, "enqueue_chunk", enqueue_then_ctrl_c),
+        pytest.raises(CommandError, match="--resume") as excinfo,
+    ):
+        backfill("--enqueue", "--chunk-size", "5")
+    assert excinfo.value.returncode == 130
+    assert BackfillRun.objects.get().status == BackfillRun.Status.INTERRUPTED
+
+    output = backfill("--resume", "--enqueue")
+
+    assert "finished" in output
+    assert_each_once(meisa_fake, users)
