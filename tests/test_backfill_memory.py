@@ -31,14 +31,14 @@ def peak_bytes_of_a_backfill() -> int:
     return peak
 
 
-def test_peak_memory_is_flat_from_600_to_3000_users(meisa_fake):
-    make_users(600)
+def test_peak_memory_is_flat_from_1200_to_3600_users(meisa_fake):
+    make_users(1200)
     peak_bytes_of_a_backfill()  # warm-up: first-use caches (database driver, Django)
     small = peak_bytes_of_a_backfill()
-    make_users(2400, start=600)
+    make_users(2400, start=1200)
     large = peak_bytes_of_a_backfill()
 
-    assert UserSyncState.objects.count() == 3000
-    # Five times the users. Loading them all would add megabytes (some 2 KB a user);
+    assert UserSyncState.objects.count() == 3600
+    # Three times the users. Loading them all would add megabytes (some 2 KB a user);
     # streaming keeps the peak at two chunks' worth, whatever the table holds.
     assert large < small * 1.5, (small, large)

@@ -305,15 +305,41 @@ def test_a_keyboard_interrupt_inside_a_sender_thread_stops_the_run_cleanly(meisa
     assert sorted(calls[15:] + calls[:14]) == sorted(u.email for u in users)
 
 
-def test_chunk_leases_are_renewed_while_sending(meisa_fake):
+def test_a_chunk_lease_is_renewed_with_its_send_deadline(meisa_fake):
+    from django_meisa.backfill.state import lease_chunk
+
+    users = make_users(3)
+    lease = lease_chunk([u.pk for u in users], run_id=7)
+    assert lease.token.startswith("bf7-")
+    before = dict(UserSyncState.objects.values_list("user_id", "lease_until"))
+    deadline = lease.send_deadline
+    time.sleep(0.01)
+
+    lease.renew()
+
+    after = dict(UserSyncState.objects.values_list("user_id", "lease_until"))
+    assert all(after[pk] > before[pk] for pk in before)
+    assert lease.send_deadline > deadline
+    lease.release()
+    assert not UserSyncState.objects.exclude(lease_token="").exists()
+
+
+def test_the_runner_renews_leases_of_chunks_in_flight(meisa_fake):
     from django_meisa.backfill.state import MeisaChunkLease
 
     users = make_users(30)
+    renewed = []
+    real_handle = meisa_fake.handle
+
+    def slow_handle(*args):
+        time.sleep(0.005)  # keep chunks in flight across a few pumps
+        return real_handle(*args)
+
     with (
         mock.patch("django_meisa.backfill.inline.RENEW_INTERVAL", 0),
-        mock.patch.object(MeisaChunkLease, "renew", autospec=True) as renew,
+        mock.patch.object(MeisaChunkLease, "renew", lambda lease: renewed.append(lease.token)),
+        mock.patch.object(meisa_fake, "handle", slow_handle),
     ):
-        backfill("--chunk-size", "10")
-    assert renew.call_count >= 1
+        backfill("--chunk-size", "10", "--concurrency", "1")
+    assert renewed
     assert_each_once(meisa_fake, users)
-    assert not UserSyncState.objects.exclude(lease_token="").exists()
