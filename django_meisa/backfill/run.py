@@ -123,17 +123,7 @@ def run_backfill(
         stream, total=total, done_before=done_before, verbosity=verbosity,
         interval=progress_interval, tty=tty,
     )  # fmt: skip
-
-    def log(line: str) -> None:
-        stream.write(line + "\n")
-
-    ctx = MeisaBackfillContext(
-        started_at=run.started_at, run_id=run.pk, force=options.force,
-        dry_run=options.dry_run,
-        exclude_suppressed=options.selection.exclude_suppressed,
-        select_related=tuple(select_related_paths()),
-        log=log if verbosity >= 2 else None,
-    )  # fmt: skip
+    ctx = _context(run, options, stream if verbosity >= 2 else None)
     started = time.monotonic()
     if run.mode == ENQUEUE:
         from django_meisa.backfill.dispatch import dispatch_and_wait
@@ -145,6 +135,21 @@ def run_backfill(
     result.selected = total
     result.done_before = done_before
     return result
+
+
+def _context(
+    run: BackfillRun, options: MeisaBackfillOptions, log_stream: TextIO | None
+) -> MeisaBackfillContext:
+    def log(line: str) -> None:
+        if log_stream is not None:
+            log_stream.write(line + "\n")
+
+    return MeisaBackfillContext(
+        started_at=run.started_at, run_id=run.pk, force=options.force,
+        dry_run=options.dry_run, exclude_suppressed=options.selection.exclude_suppressed,
+        select_related=tuple(select_related_paths()),
+        log=log if log_stream is not None else None,
+    )  # fmt: skip
 
 
 def _open_run(options: MeisaBackfillOptions) -> tuple[BackfillRun, MeisaBackfillOptions]:

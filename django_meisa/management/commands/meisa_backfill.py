@@ -61,6 +61,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         """Declare the selection, mode, throughput and reporting options."""
+        self.add_selection_arguments(parser)
+        self.add_sending_arguments(parser)
+        self.add_reporting_arguments(parser)
+
+    def add_selection_arguments(self, parser: ArgumentParser) -> None:
+        """Which users: --since, --ids, --ids-file, --only-unsynced, --exclude-*."""
         sel = parser.add_argument_group("selection (default: every user)")
         sel.add_argument(
             "--since",
@@ -87,6 +93,9 @@ class Command(BaseCommand):
             action="store_true",
             help="Skip users with is_active=False (included by default).",
         )
+
+    def add_sending_arguments(self, parser: ArgumentParser) -> None:
+        """How: --inline/--enqueue, --concurrency, --rate, --chunk-size, --retries."""
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
             "--inline",
@@ -132,6 +141,9 @@ class Command(BaseCommand):
             action="store_true",
             help="With --enqueue, return once the chunks are queued.",
         )
+
+    def add_reporting_arguments(self, parser: ArgumentParser) -> None:
+        """--force, --dry-run, --resume, --failures-csv, --progress-interval."""
         out = parser.add_argument_group("behaviour and reporting")
         out.add_argument(
             "--force",
