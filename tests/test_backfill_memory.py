@@ -39,6 +39,8 @@ def test_peak_memory_is_flat_from_1200_to_3600_users(meisa_fake):
     large = peak_bytes_of_a_backfill()
 
     assert UserSyncState.objects.count() == 3600
-    # Three times the users. Loading them all would add megabytes (some 2 KB a user);
-    # streaming keeps the peak at two chunks' worth, whatever the table holds.
-    assert large < small * 1.5, (small, large)
+    # Three times the users. Loading them all would add some 5 MB (2 KB a user), about
+    # ten times the small run's peak; streaming keeps the peak at two chunks' worth
+    # whatever the table holds. The margin absorbs thread timing (how many results wait
+    # to be written when the peak is taken), which varies from run to run.
+    assert large < small * 2, (small, large)
