@@ -30,7 +30,7 @@ def _lease_timeout() -> list[CheckMessage]:
     return [
         Error(
             f'MEISA["BACKFILL_LEASE_TIMEOUT"] is {value!r}.',
-            hint="Use a positive number of seconds (default 600).",
+            hint="Use a positive number of seconds (default 60).",
             id="meisa.E030",
         )
     ]
