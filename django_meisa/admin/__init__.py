@@ -1,3 +1,3 @@
-"""Admin for the suppression list and per-user sync state."""
+"""Admin for the suppression list, per-user sync state and backfill runs."""
 
-from django_meisa.admin import suppression, sync_state  # noqa: F401
+from django_meisa.admin import backfill, suppression, sync_state  # noqa: F401
