@@ -58,9 +58,9 @@ class Report:
 
 def print_table(rows: Sequence[Row]) -> None:
     """Print rows as a plain Markdown table (pasteable into the README)."""
-    header = ("Benchmark", "Metric", "Value", "Goal", "Met")
+    header = ("Benchmark", "Metric", "Value", "Goal", "Met", "Figures")
     lines = [header] + [
-        (r.bench, r.metric, r.value, r.goal, {True: "yes", False: "NO", None: ""}[r.met])
+        (r.bench, r.metric, r.value, r.goal, {True: "yes", False: "NO", None: ""}[r.met], r.detail)
         for r in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
