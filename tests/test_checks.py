@@ -83,6 +83,7 @@ def test_bad_timeout_is_e005(settings):
         assert ids(settings) == ["meisa.E005"], value
 
 
+@pytest.mark.django_db  # Django 6.1's check command also runs database checks
 def test_checks_run_through_manage_py_check(settings):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
