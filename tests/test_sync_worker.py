@@ -299,3 +299,48 @@ def test_a_raising_mapper_and_a_user_without_email_never_stop_the_worker(meisa_f
     fine = make_user("fine")
     wait_until(lambda: settled(fine) and meisa_fake.upserts)
     assert [u["email"] for u in meisa_fake.upserts] == ["fine@example.com"]
+
+
+def test_a_busy_task_retries_instead_of_dropping_the_change(meisa_fake):
+    from django_meisa.lease import acquire_lease
+
+    user = make_user("held")
+    wait_until(lambda: settled(user) and meisa_fake.upserts)
+    lease = acquire_lease(user.pk)  # a holder that will never look again (e.g. it died)
+    assert lease is not None
+    user.first_name = "Changed"
+    user.save()  # its task finds the lease held
+    time.sleep(0.3)
+    assert len(meisa_fake.upserts) == 1
+    lease.release()
+    wait_until(lambda: len(meisa_fake.upserts) == 2 and settled(user))
+    assert meisa_fake.upserts[-1]["first_name"] == "Changed"
+
+
+def test_a_database_error_in_the_task_is_retried(meisa_fake, monkeypatch):
+    from django.db import OperationalError
+
+    from django_meisa import sync
+
+    real = sync.sync_contact_now
+    calls = []
+
+    def flaky(user_pk, **kwargs):
+        calls.append(user_pk)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(user_pk, **kwargs)
+
+    monkeypatch.setattr(sync, "sync_contact_now", flaky)
+    user = make_user("dbhiccup")
+    wait_until(lambda: settled(user) and meisa_fake.upserts)
+    assert len(calls) == 2
+
+
+def test_a_misconfiguration_is_logged_and_left_pending(meisa_fake, settings, caplog):
+    settings.MEISA = {**settings.MEISA, "API_KEY": ""}
+    user = make_user("unkeyed")
+    wait_until(lambda: any("skipped" in r.getMessage() for r in caplog.records))
+    assert state_of(user).is_pending
+    assert meisa_fake.requests == []
+    assert 'MEISA["API_KEY"] is not set' in caplog.text
