@@ -186,3 +186,15 @@ def test_disabled_django_meisa_refuses_to_send(meisa_fake):
     ):
         backfill()
     assert meisa_fake.requests == []
+
+
+def test_a_backfill_upsert_answers_a_pending_login(meisa_fake):
+    (user,) = make_users(1)
+    UserSyncState.objects.create(user=user, version=1, login_pending=True)
+
+    backfill()
+
+    state = UserSyncState.objects.get(user=user)
+    assert len(meisa_fake.upserts) == 1
+    assert state.login_pending is False
+    assert state.synced_version == 1

@@ -24,8 +24,11 @@ FLUSH_INTERVAL = 0.02
 
 #: ``pending_since`` is cleared only if no newer request arrived (as in sync_record).
 CLEAR_PENDING = "pending_since = CASE WHEN version <= %s THEN NULL ELSE pending_since END"
+#: An upsert sent for ``version`` also answers a login that asked for one.
+CLEAR_LOGIN = "login_pending = CASE WHEN version <= %s THEN FALSE ELSE login_pending END"
 SUCCESS_SET = [
-    "synced_version = %s", "failed_version = NULL", CLEAR_PENDING, "signup_pending = %s",
+    "synced_version = %s", "failed_version = NULL", CLEAR_PENDING, CLEAR_LOGIN,
+    "signup_pending = %s",
     "payload_fingerprint = %s", "contact_id = %s", "meisa_status = %s",
     "last_synced_at = %s", "last_attempt_at = %s", "last_result = %s", "attempts = 0",
     "last_error = ''", "last_error_at = NULL",
@@ -56,7 +59,7 @@ class MeisaChunkRecord:
         """Record an accepted upsert of ``version`` (as ``sync_record.record_success``)."""
         status = contact.get("status")
         now = self._when()
-        self._add("success", state, version, version, False, fingerprint,
+        self._add("success", state, version, version, version, False, fingerprint,
                   str(contact.get("id", ""))[:64], status[:32] if isinstance(status, str) else "",
                   now, now, str(MeisaSyncResult.SYNCED))  # fmt: skip
 
