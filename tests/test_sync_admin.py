@@ -88,3 +88,16 @@ def test_the_bulk_action_syncs_the_selection_and_reports_failures(client, meisa_
 def test_no_add_or_delete(client):
     staff(client, can_sync=True)
     assert client.get(reverse("admin:django_meisa_usersyncstate_add")).status_code == 403
+
+
+def test_the_read_only_page_offers_no_save_button_even_to_a_superuser(client, meisa_fake):
+    admin = make_user("boss", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    member = make_user("member")
+    page = client.get(
+        reverse("admin:django_meisa_usersyncstate_change", args=[state_of(member).pk])
+    )
+    assert page.status_code == 200
+    assert b"Sync now" in page.content
+    assert b'name="_save"' not in page.content
+    assert b'name="_continue"' not in page.content

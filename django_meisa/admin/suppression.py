@@ -46,7 +46,9 @@ class LocalEntryForm(forms.ModelForm):
 
 class CheckAddressForm(forms.Form):
     address = forms.CharField(
-        label=_("Address"), max_length=1000, help_text=_('As you would send to it: "Name <a@b>".')
+        label=_("Address"),
+        max_length=1000,
+        help_text=_("As you would send to it, with or without a display name."),
     )
 
 

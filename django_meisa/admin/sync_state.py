@@ -132,7 +132,14 @@ class UserSyncStateAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        context = {**(extra_context or {}), "can_sync": self.has_sync_permission(request)}
+        # Every field is read-only: a Save button would promise an edit that can't happen.
+        context = {
+            **(extra_context or {}),
+            "can_sync": self.has_sync_permission(request),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
         return super().change_view(request, object_id, form_url, extra_context=context)
 
 
