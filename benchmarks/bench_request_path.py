@@ -167,48 +167,41 @@ def add_floor(report: Report, what: str, samples: dict[str, list[float]]) -> Non
 
 def measure_saves(report: Report, users: list[Any], saves: int) -> None:
     """Median save+commit time with sync on and off, the ratio and the extra queries."""
-    flush_broker()
-    samples = side_by_side(save_once, users, saves)
-    published = queued_tasks() / (saves + WARMUP)
-    on, off = median_ms(samples["on"]), median_ms(samples["off"])
-    r = ratio(on, off)
-    report.add(
-        "save+commit, sync on / off",
-        f"{r:.2f}x",
-        f"<= {GOAL_RATIO}",
-        r <= GOAL_RATIO,
-        f"median {on:.3f} ms vs {off:.3f} ms, {saves} saves each; "
-        f"{published:.2f} broker publishes per sync-enabled save",
-    )
-    add_floor(report, "save+commit", samples)
-    extra = count_queries(save_once, users)
-    report.add(
-        "extra SQL queries per save",
-        str(extra),
-        f"<= {GOAL_EXTRA_QUERIES}",
-        extra <= GOAL_EXTRA_QUERIES,
-    )
+    measure(report, users, save_once, saves, label="save+commit", unit="save")
 
 
 def measure_logins(report: Report, users: list[Any], logins: int) -> None:
     """Median login time with sync on and off, the ratio and the extra queries."""
+    measure(report, users, login_once, logins, label="login", unit="login")
+
+
+def measure(
+    report: Report,
+    users: list[Any],
+    action: Callable[[list[Any], list[int]], float],
+    rounds: int,
+    *,
+    label: str,
+    unit: str,
+) -> None:
+    """Time ``action`` with sync on, off and at the floor; report the ratio and queries."""
     flush_broker()
-    samples = side_by_side(login_once, users, logins)
-    published = queued_tasks() / (logins + WARMUP)
+    samples = side_by_side(action, users, rounds)
+    published = queued_tasks() / (rounds + WARMUP)
     on, off = median_ms(samples["on"]), median_ms(samples["off"])
     r = ratio(on, off)
     report.add(
-        "login, sync on / off",
+        f"{label}, sync on / off",
         f"{r:.2f}x",
         f"<= {GOAL_RATIO}",
         r <= GOAL_RATIO,
-        f"median {on:.3f} ms vs {off:.3f} ms, {logins} logins each; "
-        f"{published:.2f} broker publishes per sync-enabled login",
+        f"median {on:.3f} ms vs {off:.3f} ms, {rounds} {unit}s each; "
+        f"{published:.2f} broker publishes per sync-enabled {unit}",
     )
-    add_floor(report, "login", samples)
-    extra = count_queries(login_once, users)
+    add_floor(report, label, samples)
+    extra = count_queries(action, users)
     report.add(
-        "extra SQL queries per login",
+        f"extra SQL queries per {unit}",
         str(extra),
         f"<= {GOAL_EXTRA_QUERIES}",
         extra <= GOAL_EXTRA_QUERIES,
