@@ -138,3 +138,24 @@ def parse_timeout(value: Any) -> tuple[float, float] | None:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value):
         return None
     return float(value[0]), float(value[1])
+
+
+def is_number(
+    value: Any,
+    *,
+    minimum: float = 0,
+    maximum: float | None = None,
+    integer: bool = False,
+    positive: bool = False,
+) -> bool:
+    """True when ``value`` is a real number (never a bool) within the bounds.
+
+    The one numeric test behind the E017, E024 and E030 system checks. ``positive``
+    excludes zero itself; ``integer`` refuses floats.
+    """
+    kind: Any = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        return False
+    if value < minimum or (positive and value <= 0):
+        return False
+    return maximum is None or value <= maximum

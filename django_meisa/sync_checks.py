@@ -178,7 +178,7 @@ def number_messages() -> list[CheckMessage]:
         value = conf.get_setting(name)
         if value is None and name == "SYNC_LEASE_TIMEOUT":
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if not conf.is_number(value):
             messages.append(
                 Error(f'MEISA["{name}"] is {value!r}.', hint="Use a number >= 0.", id="meisa.E017")
             )

@@ -25,7 +25,7 @@ def check_backfill(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 def _lease_timeout() -> list[CheckMessage]:
     value = conf.get_setting("BACKFILL_LEASE_TIMEOUT")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+    if conf.is_number(value, positive=True):
         return []
     return [
         Error(

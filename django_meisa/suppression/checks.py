@@ -140,11 +140,7 @@ def number_messages() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     for name, (low, high, integer) in NUMBERS.items():
         value = conf.get_setting(name)
-        kind = int if integer else (int, float)
-        ok = isinstance(value, kind) and not isinstance(value, bool) and value >= low
-        if ok and high is not None:
-            ok = value <= high
-        if not ok:
+        if not conf.is_number(value, minimum=low, maximum=high, integer=integer):
             bounds = f"between {low} and {high}" if high is not None else f">= {low}"
             what = "an integer" if integer else "a number"
             messages.append(
