@@ -66,7 +66,7 @@ def write_payloads(path: str) -> int:
     """Precompute every user's upsert body (as the backfill would send it) into ``path``."""
     from django.contrib.auth import get_user_model
 
-    from django_meisa.mapping import build_contact_payload
+    from django_meisa.contacts.mapping import build_contact_payload
 
     count = 0
     with open(path, "w") as out:

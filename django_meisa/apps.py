@@ -24,6 +24,6 @@ class MeisaConfig(AppConfig):
 
         checks.register(check_backfill)
 
-        from django_meisa.receivers import connect_receivers
+        from django_meisa.contacts.receivers import connect_receivers
 
         connect_receivers()

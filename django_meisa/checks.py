@@ -98,6 +98,6 @@ def check_suppression(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
 
 def check_contact_sync(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the contact sync settings (meisa.E010-E019): mapper paths and triggers."""
-    from django_meisa.sync_checks import contact_sync_messages
+    from django_meisa.contacts.checks import contact_sync_messages
 
     return contact_sync_messages()

@@ -26,8 +26,8 @@ def sync_contact(self: Any, user_pk: Any) -> None:
     jitter, at most ``SYNC_MAX_RETRIES`` times; then the row stays pending for the sweep.
     Permanent failures are recorded by ``sync_contact_now`` and not retried.
     """
-    from django_meisa.backoff import busy_countdown, retry_countdown
-    from django_meisa.sync import sync_contact_now
+    from django_meisa.contacts.worker import sync_contact_now
+    from django_meisa.retry import busy_countdown, retry_countdown
 
     try:
         outcome = sync_contact_now(user_pk)
@@ -58,8 +58,8 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
     scheduled); when retries are exhausted, logs a WARNING and sends
     ``contact_sync_failed`` with ``retryable=True``.
     """
+    from django_meisa.contacts.worker import send_robust
     from django_meisa.signals import contact_sync_failed
-    from django_meisa.sync import send_robust
 
     try:
         raise task.retry(countdown=countdown, max_retries=int(conf.get_setting("SYNC_MAX_RETRIES")))
@@ -78,7 +78,7 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
 @shared_task(ignore_result=True)
 def sweep_pending_syncs() -> int:
     """Periodic: re-enqueue contact syncs left pending (see ``sweep.sweep_pending_syncs``)."""
-    from django_meisa.sweep import sweep_pending_syncs as sweep
+    from django_meisa.contacts.sweep import sweep_pending_syncs as sweep
 
     return sweep()
 

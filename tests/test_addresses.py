@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from django_meisa.addresses import normalize_email, normalize_many, parse_recipient
+from django_meisa.suppression.addresses import normalize_email, normalize_many, parse_recipient
 
 # Strategies: st.emails() is ASCII-only, so build Unicode, IDNA and display-name forms.
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from django_meisa.addresses import _PLAIN_ADDR_SPEC, _parse_single
+from django_meisa.suppression.addresses import _PLAIN_ADDR_SPEC, _parse_single
 
 ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
 atoms = st.text(alphabet=ATEXT, min_size=1, max_size=6)

@@ -12,7 +12,6 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 from django.test import override_settings
 
-from django_meisa.backends import SuppressionEmailBackend
 from django_meisa.exceptions import (
     MeisaConfigurationError,
     MeisaRecipientsSuppressed,
@@ -20,6 +19,7 @@ from django_meisa.exceptions import (
 )
 from django_meisa.models import SuppressedEmail
 from django_meisa.signals import email_suppressed
+from django_meisa.suppression.backend import SuppressionEmailBackend
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 import django_meisa
-from django_meisa.enqueue import bump_version, publish_syncs, request_sync, task_pk
+from django_meisa.contacts.requests import bump_version, publish_syncs, request_sync, task_pk
 from django_meisa.models import UserSyncState
 from tests.sync_support import make_user, state_of
 from tests.testapp.models import Subscription
@@ -213,7 +213,7 @@ def test_a_failed_publish_logs_one_warning_with_pks_only_and_never_raises(monkey
     monkeypatch.setattr(sync_contact, "apply_async", refuse)
     publish_syncs([1, 2, 3])
     assert calls == [(1,)]  # the broker is down for the others too
-    warnings = [r for r in caplog.records if r.name == "django_meisa.enqueue"]
+    warnings = [r for r in caplog.records if r.name == "django_meisa.contacts.requests"]
     assert len(warnings) == 1
     assert "1, 2, 3" in warnings[0].getMessage()
     assert "hunter2" not in caplog.text
@@ -282,7 +282,7 @@ def test_a_login_inside_a_transaction_is_published_at_commit_without_delay(publi
 
 
 def test_trigger_paths_may_be_dotted_and_read_the_foreign_key_without_a_query():
-    from django_meisa.receivers import trigger_user_pk
+    from django_meisa.contacts.receivers import trigger_user_pk
     from tests.testapp.models import Profile
 
     profile = Profile(user_id=7)

@@ -14,7 +14,6 @@ from django.db import DatabaseError
 from django.test import override_settings
 from django.utils import timezone
 
-from django_meisa.addresses import normalize_email
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 from django_meisa.suppression import (
     is_suppressed,
@@ -22,6 +21,7 @@ from django_meisa.suppression import (
     suppress_contact_status,
     suppressed_among,
 )
+from django_meisa.suppression.addresses import normalize_email
 from django_meisa.suppression.apply import DiffApplier
 from django_meisa.suppression.lock import acquire_lease, release_lease
 

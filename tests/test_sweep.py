@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from django_meisa.contacts.sweep import pending_syncs, sweep_pending_syncs
 from django_meisa.models import UserSyncState
-from django_meisa.sweep import pending_syncs, sweep_pending_syncs
 from tests.sync_support import make_user
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def published(monkeypatch):
     calls = []
-    monkeypatch.setattr("django_meisa.sweep.publish_syncs", lambda pks: calls.extend(pks))
+    monkeypatch.setattr("django_meisa.contacts.sweep.publish_syncs", lambda pks: calls.extend(pks))
     return calls
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from django_meisa.contacts.worker import sync_contact_now
 from django_meisa.exceptions import MeisaConfigurationError, MeisaServerError
 from django_meisa.models import UserSyncState
 from django_meisa.signals import contact_sync_failed, contact_synced
-from django_meisa.sync import sync_contact_now
 from tests.sync_support import make_user, state_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def no_publish(monkeypatch):
     """These tests call sync_contact_now themselves: publish nothing."""
-    monkeypatch.setattr("django_meisa.enqueue.publish_syncs", lambda pks, **options: None)
+    monkeypatch.setattr("django_meisa.contacts.requests.publish_syncs", lambda pks, **options: None)
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_a_receiver_error_never_undoes_the_sync(meisa_fake, caplog):
 
 
 def test_a_send_that_outlived_its_lease_is_repaired(meisa_fake, monkeypatch):
-    from django_meisa import sync as sync_module
+    from django_meisa.contacts import worker as sync_module
 
     user = make_user("slow")
     real_upsert = sync_module.MeisaClient.upsert_contact
@@ -211,7 +211,7 @@ def test_a_send_that_outlived_its_lease_is_repaired(meisa_fake, monkeypatch):
 
 
 def test_a_login_forces_one_upsert_and_later_saves_are_skipped_again(meisa_fake):
-    from django_meisa.enqueue import request_sync
+    from django_meisa.contacts.requests import request_sync
 
     user = make_user("loyal")
     sync_contact_now(user.pk)

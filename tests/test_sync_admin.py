@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def no_publish(monkeypatch):
-    monkeypatch.setattr("django_meisa.enqueue.publish_syncs", lambda pks, **options: None)
+    monkeypatch.setattr("django_meisa.contacts.requests.publish_syncs", lambda pks, **options: None)
 
 
 def staff(client, *, can_sync):

@@ -14,10 +14,10 @@ import time
 import pytest
 from django.utils import timezone
 
-from django_meisa.enqueue import bump_version
-from django_meisa.lease import acquire_lease
+from django_meisa.contacts.requests import bump_version
+from django_meisa.contacts.worker import sync_contact_now
+from django_meisa.leases import acquire_lease
 from django_meisa.models import UserSyncState
-from django_meisa.sync import sync_contact_now
 from tests.services import require_postgres
 from tests.sync_support import make_user, settled, state_of, wait_until
 from tests.testapp.models import Profile
@@ -106,7 +106,7 @@ def test_a_change_committed_during_a_slow_upsert_is_sent_after_it(meisa_fake, mo
 def test_two_threads_calling_sync_contact_now_never_send_an_older_state(meisa_fake, monkeypatch):
     from django.db import connection
 
-    monkeypatch.setattr("django_meisa.enqueue.publish_syncs", lambda pks, **options: None)
+    monkeypatch.setattr("django_meisa.contacts.requests.publish_syncs", lambda pks, **options: None)
     user = make_user("threads")
     Profile.objects.create(user=user, plan="start")
     slow = SlowMeisa(meisa_fake, lambda: random.uniform(0.01, 0.05))
@@ -139,7 +139,7 @@ def test_two_threads_calling_sync_contact_now_never_send_an_older_state(meisa_fa
 
 
 def test_a_held_lease_makes_other_callers_busy_until_it_expires(meisa_fake, monkeypatch):
-    monkeypatch.setattr("django_meisa.enqueue.publish_syncs", lambda pks, **options: None)
+    monkeypatch.setattr("django_meisa.contacts.requests.publish_syncs", lambda pks, **options: None)
     user = make_user("leased")
     sync_contact_now(user.pk)
     lease = acquire_lease(user.pk)

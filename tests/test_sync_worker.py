@@ -177,7 +177,11 @@ def test_unauthorized_is_not_retried_and_is_recorded(meisa_fake, caplog):
     assert state.attempts == 1
     assert "HTTP 401" in state.last_error
     assert [f["retryable"] for f in failures] == [False]
-    errors = [r for r in caplog.records if r.name == "django_meisa.sync" and r.levelname == "ERROR"]
+    errors = [
+        r
+        for r in caplog.records
+        if r.name == "django_meisa.contacts.worker" and r.levelname == "ERROR"
+    ]
     assert len(errors) == 1
     assert f"pk={user.pk}" in errors[0].getMessage()
     assert "denied@example.com" not in caplog.text
@@ -188,7 +192,7 @@ def test_broker_down_at_enqueue_then_the_sweep_syncs(
 ):
     from celery import Celery
 
-    from django_meisa.sweep import sweep_pending_syncs
+    from django_meisa.contacts.sweep import sweep_pending_syncs
 
     # A broker that refuses connections: port 1 on localhost.
     down = Celery("broker_down", broker="amqp://guest:secret-pw@127.0.0.1:1//")
@@ -203,7 +207,9 @@ def test_broker_down_at_enqueue_then_the_sweep_syncs(
     assert state_of(user).is_pending
     assert state_of(user).signup_pending is True
     assert meisa_fake.requests == []
-    warnings = [r.getMessage() for r in caplog.records if r.name == "django_meisa.enqueue"]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.name == "django_meisa.contacts.requests"
+    ]
     assert len(warnings) == 1
     assert str(user.pk) in warnings[0]
     assert "secret-pw" not in caplog.text
@@ -244,8 +250,8 @@ def test_the_api_key_and_personal_data_stay_out_of_logs_and_task_messages(meisa_
 
 
 def test_exhausted_retries_leave_the_user_pending_for_the_sweep(meisa_fake, settings):
+    from django_meisa.contacts.sweep import sweep_pending_syncs
     from django_meisa.signals import contact_sync_failed
-    from django_meisa.sweep import sweep_pending_syncs
 
     settings.MEISA = {**settings.MEISA, "SYNC_MAX_RETRIES": 2}
     failures = []
@@ -302,7 +308,7 @@ def test_a_raising_mapper_and_a_user_without_email_never_stop_the_worker(meisa_f
 
 
 def test_a_busy_task_retries_instead_of_dropping_the_change(meisa_fake):
-    from django_meisa.lease import acquire_lease
+    from django_meisa.leases import acquire_lease
 
     user = make_user("held")
     wait_until(lambda: settled(user) and meisa_fake.upserts)
@@ -320,7 +326,7 @@ def test_a_busy_task_retries_instead_of_dropping_the_change(meisa_fake):
 def test_a_database_error_in_the_task_is_retried(meisa_fake, monkeypatch):
     from django.db import OperationalError
 
-    from django_meisa import sync
+    from django_meisa.contacts import worker as sync
 
     real = sync.sync_contact_now
     calls = []

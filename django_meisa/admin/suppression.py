@@ -16,9 +16,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from django_meisa import conf
-from django_meisa.addresses import normalize_email
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 from django_meisa.suppression import explain_address, refresh_suppressions
+from django_meisa.suppression.addresses import normalize_email
 from django_meisa.suppression.local import remove_local_entries
 
 REFRESH_PERMISSION = "django_meisa.refresh_suppressedemail"

@@ -145,7 +145,7 @@ class UserSyncStateAdmin(admin.ModelAdmin):
 
 def sync_user_now(user_pk: Any) -> str:
     """Force one user's sync in this request; return the outcome or the error's type."""
-    from django_meisa.sync import sync_contact_now
+    from django_meisa.contacts.worker import sync_contact_now
 
     try:
         return str(sync_contact_now(user_pk, force=True).result)
@@ -156,7 +156,7 @@ def sync_user_now(user_pk: Any) -> str:
 
 def queue_forced_syncs(pks: list[Any]) -> None:
     """Queue syncs that will really send: forget the fingerprints, then request them."""
-    from django_meisa.enqueue import request_sync
+    from django_meisa.contacts.requests import request_sync
 
     UserSyncState.objects.filter(user_id__in=pks).update(payload_fingerprint="")
     for pk in pks:

@@ -24,11 +24,11 @@ from django_meisa.backfill.state import (
     lease_chunk,
     read_states,
 )
+from django_meisa.contacts.mapping import build_contact_payload
+from django_meisa.contacts.worker import after_upsert, payload_fingerprint, send_robust
 from django_meisa.exceptions import MeisaError, MeisaMappingError, MeisaNoEmailError
-from django_meisa.mapping import build_contact_payload
 from django_meisa.models import MeisaSyncResult
 from django_meisa.signals import contact_sync_failed, contact_synced
-from django_meisa.sync import after_upsert, payload_fingerprint, send_robust
 
 #: The ``source`` every backfill upsert carries (Meisa keeps a contact's first source).
 BACKFILL_SOURCE = "initial_sync"

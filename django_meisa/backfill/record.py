@@ -1,6 +1,6 @@
 """Write a chunk's sync outcomes to UserSyncState: one ``executemany`` per kind of outcome.
 
-The same columns ``django_meisa.sync_record`` writes for one user, for a few hundred
+The same columns ``django_meisa.contacts.state`` writes for one user, for a few hundred
 users at once. Each row is guarded by the chunk's lease token, so a row another worker
 has taken over is left alone. Plain ``UPDATE ... WHERE`` statements sent with
 ``executemany`` cost microseconds per row, where ``bulk_update``'s ``CASE WHEN`` SQL

@@ -122,7 +122,7 @@ def describe_error(err: BaseException) -> str:
     path and status, and for a refused request the names (never the values) of the
     fields Meisa complained about. No key, no personal data.
     """
-    from django_meisa.sync_record import error_text
+    from django_meisa.contacts.state import error_text
 
     if isinstance(err, MeisaError):
         return error_text(err)

@@ -1,4 +1,4 @@
-"""The per-user sync protocol of ``django_meisa.sync``, done a chunk of users at a time.
+"""The per-user sync protocol of ``django_meisa.contacts.worker``, done a chunk of users at a time.
 
 Same rules as ``sync_contact_now`` (lease, then read ``version``, then map, then send,
 then record under the lease), but each step is one query for the whole chunk instead
@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from django_meisa import conf
-from django_meisa.lease import lease_seconds
+from django_meisa.leases import lease_seconds
 from django_meisa.models import UserSyncState
 
 #: Seconds kept between the last upsert a chunk may start and its lease's expiry, so

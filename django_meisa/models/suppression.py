@@ -15,7 +15,7 @@ __all__ = ["SuppressedEmail", "SuppressionRefreshState"]
 class SuppressedEmail(models.Model):
     """One address that must not be emailed, stored under its normalized key.
 
-    ``email`` is ``django_meisa.addresses.normalize_email()`` of the address, so lookups
+    ``email`` is ``django_meisa.suppression.addresses.normalize_email()`` of the address, so lookups
     are exact matches on a unique index. Rows with source ``meisa`` are owned by the
     refresh; ``local`` rows are added by staff and no refresh ever removes them.
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from django.db import IntegrityError, connections
 
-from django_meisa.addresses import normalize_many
 from django_meisa.models import SuppressedEmail
+from django_meisa.suppression.addresses import normalize_many
 
 logger = logging.getLogger("django_meisa.suppression")
 

@@ -36,7 +36,7 @@ def suppression_messages() -> list[CheckMessage]:
 
 
 def _is_wrapper(path: Any) -> bool:
-    from django_meisa.backends import is_wrapper
+    from django_meisa.suppression.backend import is_wrapper
 
     return is_wrapper(path)
 

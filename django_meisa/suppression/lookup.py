@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from django.db import connections, models, router
 
 from django_meisa import conf
-from django_meisa.addresses import normalize_email, parse_recipient
 from django_meisa.models import SuppressedEmail
+from django_meisa.suppression.addresses import normalize_email, parse_recipient
 
 
 def suppressed_keys(keys: Iterable[str]) -> set[str]:

@@ -7,8 +7,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from django_meisa.addresses import normalize_email
 from django_meisa.models import SuppressedEmail
+from django_meisa.suppression.addresses import normalize_email
 
 logger = logging.getLogger("django_meisa.suppression")
 

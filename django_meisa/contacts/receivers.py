@@ -12,7 +12,7 @@ from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
 from django_meisa import conf
-from django_meisa.enqueue import request_sync
+from django_meisa.contacts.requests import request_sync
 
 
 def connect_receivers() -> None:

@@ -10,8 +10,8 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import FieldDoesNotExist
 
 from django_meisa import conf
+from django_meisa.contacts.mapping import classify_spec, load_callable
 from django_meisa.exceptions import MeisaMappingError
-from django_meisa.mapping import classify_spec, load_callable
 
 _PATH_HINT = (
     "Use an attribute path on the user model (a field, relation or property, e.g. "
@@ -215,7 +215,10 @@ def mapper_overlap_messages() -> list[CheckMessage]:
     return [
         Warning(
             f'MEISA["MAPPER"] is set, so {names} is ignored.',
-            hint="Call django_meisa.mapping.default_payload(user) from your MAPPER to reuse it.",
+            hint=(
+                "Call django_meisa.contacts.mapping.default_payload(user) "
+                "from your MAPPER to reuse it."
+            ),
             id="meisa.W010",
         )
     ]

@@ -10,10 +10,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from django_meisa import conf
-from django_meisa.enqueue import publish_syncs
+from django_meisa.contacts.requests import publish_syncs
 from django_meisa.models import UserSyncState
 
-logger = logging.getLogger("django_meisa.sweep")
+logger = logging.getLogger("django_meisa.contacts.sweep")
 
 
 def pending_syncs(now: dt.datetime | None = None) -> Any:

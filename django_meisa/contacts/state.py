@@ -10,10 +10,10 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from django_meisa.exceptions import MeisaAPIError, MeisaError
-from django_meisa.lease import MeisaSyncLease
+from django_meisa.leases import MeisaSyncLease
 from django_meisa.models import MeisaSyncResult, UserSyncState
 
-logger = logging.getLogger("django_meisa.sync")
+logger = logging.getLogger("django_meisa.contacts.worker")
 
 
 def error_text(err: MeisaError) -> str:
@@ -109,7 +109,7 @@ def repair_lost_lease(user_pk: Any) -> None:
     ours then overwrote; one more sync, with the fingerprint forgotten so that it is
     really sent, puts the latest committed state back.
     """
-    from django_meisa.enqueue import request_sync
+    from django_meisa.contacts.requests import request_sync
 
     logger.warning("Meisa sync of user pk=%s outlived its lease; syncing again", user_pk)
     UserSyncState.objects.filter(user_id=user_pk).update(payload_fingerprint="")

@@ -21,20 +21,20 @@ from django.contrib.auth import get_user_model
 
 from django_meisa import conf
 from django_meisa.client import MeisaClient
-from django_meisa.exceptions import MeisaError, MeisaMappingError, MeisaNoEmailError
-from django_meisa.lease import MeisaSyncLease, acquire_lease, ensure_state_row, lease_remaining
-from django_meisa.mapping import build_contact_payload
-from django_meisa.models import MeisaSyncResult, UserSyncState
-from django_meisa.signals import contact_sync_failed, contact_synced
-from django_meisa.sync_record import (
+from django_meisa.contacts.mapping import build_contact_payload
+from django_meisa.contacts.state import (
     error_text,
     record_failure,
     record_handled,
     record_success,
     repair_lost_lease,
 )
+from django_meisa.exceptions import MeisaError, MeisaMappingError, MeisaNoEmailError
+from django_meisa.leases import MeisaSyncLease, acquire_lease, ensure_state_row, lease_remaining
+from django_meisa.models import MeisaSyncResult, UserSyncState
+from django_meisa.signals import contact_sync_failed, contact_synced
 
-logger = logging.getLogger("django_meisa.sync")
+logger = logging.getLogger("django_meisa.contacts.worker")
 
 #: Rounds one call makes when changes keep arriving while it sends; later changes are
 #: left to their own tasks (and the sweep).

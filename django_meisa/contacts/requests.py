@@ -22,7 +22,7 @@ from django.utils import timezone
 from django_meisa import conf
 from django_meisa.models import UserSyncState
 
-logger = logging.getLogger("django_meisa.enqueue")
+logger = logging.getLogger("django_meisa.contacts.requests")
 
 
 def request_sync(

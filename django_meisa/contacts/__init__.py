@@ -1,0 +1,1 @@
+"""Contact sync: a user change becomes one Meisa upsert, once, after the transaction commits."""

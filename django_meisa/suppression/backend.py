@@ -1,0 +1,311 @@
+"""SuppressionEmailBackend: drops suppressed recipients, then hands mail to the real backend."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import django
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import Error as DatabaseError
+from django.utils.module_loading import import_string
+
+from django_meisa import conf
+from django_meisa.exceptions import (
+    MeisaConfigurationError,
+    MeisaRecipientsSuppressed,
+    MeisaSuppressionUnavailable,
+)
+from django_meisa.signals import email_suppressed
+from django_meisa.suppression.addresses import MeisaRecipient, parse_address_header, parse_recipient
+from django_meisa.suppression.lookup import suppressed_keys
+
+logger = logging.getLogger("django_meisa.backends")
+
+#: Set on a message (to a reason string) to send it unfiltered, when
+#: ``MEISA["SUPPRESSION_ALLOW_BYPASS"]`` is True. Logged every time.
+BYPASS_ATTRIBUTE = "meisa_bypass_suppression"
+RECIPIENT_FIELDS = ("to", "cc", "bcc")
+HEADER_FIELDS = ("to", "cc", "bcc")
+HEADER_PREFIX = "header:"
+ENVELOPE = "recipients()"
+MAILERS_SUPPORTED = django.VERSION >= (6, 1)
+
+
+class SuppressionEmailBackend(BaseEmailBackend):
+    """An email backend that never delivers to an address in ``SuppressedEmail``.
+
+    Classic settings: ``EMAIL_BACKEND = "django_meisa.backends.SuppressionEmailBackend"``
+    and ``MEISA["EMAIL_BACKEND"] = "<the real backend>"``; connection options
+    (``host``, ``fail_silently``...) are passed through to the real backend.
+    Django 6.1 ``MAILERS``: ``OPTIONS`` holds ``"backend"`` (a dotted path, with its own
+    ``"options"``) or ``"mailer"`` (another alias). Each ``send_messages`` batch costs
+    one indexed query per ``SUPPRESSION_LOOKUP_BATCH_SIZE`` recipients.
+    """
+
+    def __init__(
+        self,
+        fail_silently: bool = False,
+        *,
+        alias: str | None = None,
+        backend: str | None = None,
+        mailer: str | None = None,
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("_ignore_unknown_kwargs", None)
+        if MAILERS_SUPPORTED:
+            super().__init__(alias=alias)
+        else:
+            super().__init__(fail_silently=fail_silently)
+        self.fail_silently = fail_silently
+        self.inner = self.build_inner_backend(alias, backend, mailer, options, kwargs)
+
+    # Hooks ----------------------------------------------------------------------------
+
+    def build_inner_backend(
+        self,
+        alias: str | None,
+        backend: str | None,
+        mailer: str | None,
+        options: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> BaseEmailBackend:
+        """Return the real backend instance. Called once by ``__init__``.
+
+        Raises ``MeisaConfigurationError`` when the configuration would wrap this
+        backend around itself (a loop) or names nothing usable.
+        """
+        if mailer is not None:
+            return _inner_mailer(alias, mailer, backend, kwargs)
+        path = backend or conf.get_setting("EMAIL_BACKEND")
+        klass = _backend_class(path, 'MEISA["EMAIL_BACKEND"]' if backend is None else "backend")
+        extra: dict[str, Any] = {**(options or {}), **kwargs}
+        if self.fail_silently:
+            extra.setdefault("fail_silently", True)
+        if alias is not None:
+            extra["alias"] = alias
+        return klass(**extra)
+
+    def recipients_of(self, message: Any) -> dict[str, list[MeisaRecipient]]:
+        """Return the parsed ``to``, ``cc`` and ``bcc`` of ``message``, plus any To/Cc/Bcc
+        in ``extra_headers`` (as ``"header:<name>"``) and what ``message.recipients()``
+        returns (as ``"recipients()"``), so a message subclass can't add a recipient
+        the filter never saw."""
+        # Empty values are no recipient at all (Django's recipients() skips them too).
+        parsed = {
+            field: [parse_recipient(v) for v in (getattr(message, field, None) or []) if v]
+            for field in RECIPIENT_FIELDS
+        }
+        for name, value in (getattr(message, "extra_headers", None) or {}).items():
+            if str(name).lower() in HEADER_FIELDS:
+                parsed[HEADER_PREFIX + str(name)] = parse_address_header(value)
+        parsed[ENVELOPE] = [parse_recipient(v) for v in _envelope(message) if v]
+        return parsed
+
+    def lookup(self, keys: set[str]) -> set[str] | None:
+        """Return the suppressed keys among ``keys``; None means "send nothing".
+
+        Fails closed: a database error raises ``MeisaSuppressionUnavailable`` (or,
+        with ``fail_silently``, logs and returns None). With
+        ``MEISA["SUPPRESSION_FAIL_OPEN"]`` it logs and returns an empty set instead.
+        """
+        try:
+            return suppressed_keys(keys)
+        except DatabaseError as err:
+            if conf.get_setting("SUPPRESSION_FAIL_OPEN"):
+                logger.error("Suppression table unreadable; sending UNFILTERED (fail-open)")
+                return set()
+            logger.error("Suppression table unreadable; sending nothing (fail closed)")
+            if self.fail_silently:
+                return None
+            raise MeisaSuppressionUnavailable(
+                "The suppression table could not be read, so no mail was sent. "
+                'Fix the database, or set MEISA["SUPPRESSION_FAIL_OPEN"] to accept the risk.'
+            ) from err
+
+    def bypassed(self, message: Any) -> bool:
+        """True when ``message`` may skip the filter (opt-in twice, logged)."""
+        reason = getattr(message, BYPASS_ATTRIBUTE, None)
+        if not reason:
+            return False
+        if not conf.get_setting("SUPPRESSION_ALLOW_BYPASS"):
+            logger.warning(
+                "%s is set on a message but ignored: set MEISA"
+                '["SUPPRESSION_ALLOW_BYPASS"] = True to allow bypasses',
+                BYPASS_ATTRIBUTE,
+            )
+            return False
+        logger.warning("Suppression BYPASSED for one message (reason: %s)", str(reason)[:200])
+        return True
+
+    def filter_message(
+        self, message: Any, parsed: dict[str, list[MeisaRecipient]], suppressed: set[str]
+    ) -> list[str]:
+        """Remove suppressed and unparseable recipients from ``message`` in place.
+
+        Kept recipients stay exactly as given (display names and all); To/Cc/Bcc in
+        ``extra_headers`` are rewritten without the dropped ones. Returns the dropped
+        ``to``/``cc``/``bcc`` addresses, also recorded on ``message.meisa_suppressed``.
+        """
+        dropped: list[str] = []
+        for field, recipients in parsed.items():
+            if field == ENVELOPE:
+                continue
+            kept = [r.original for r in recipients if r.key is not None and r.key not in suppressed]
+            if len(kept) == len(recipients):
+                continue
+            if field.startswith(HEADER_PREFIX):
+                _rewrite_header(message, field[len(HEADER_PREFIX) :], kept)
+                continue
+            dropped += [
+                r.addr_spec or str(r.original)
+                for r in recipients
+                if r.key is None or r.key in suppressed
+            ]
+            setattr(message, field, kept)
+        message.meisa_suppressed = dropped
+        return dropped
+
+    def envelope_is_clean(self, message: Any, checked: set[str], suppressed: set[str]) -> bool:
+        """True when every address ``message.recipients()`` now returns was checked and
+        is not suppressed. Called after ``filter_message``; a False drops the message."""
+        for value in _envelope(message):
+            if not value:
+                continue
+            key = parse_recipient(value).key
+            if key is None or key in suppressed or key not in checked:
+                logger.warning("A message's recipients() returned an unchecked address; not sent")
+                return False
+        return True
+
+    # The entry point ----------------------------------------------------------------------
+
+    def open(self) -> bool | None:
+        """Open the real backend's connection."""
+        return self.inner.open()
+
+    def close(self) -> None:
+        """Close the real backend's connection."""
+        self.inner.close()
+
+    def send_messages(self, email_messages: Sequence[Any]) -> int:
+        """Filter every message, send the ones with recipients left, return how many sent.
+
+        A message whose every recipient is suppressed is not sent and not counted; with
+        ``MEISA["SUPPRESSION_ALL_SUPPRESSED"] = "raise"``, ``MeisaRecipientsSuppressed``
+        is raised after the rest of the batch went out (unless ``fail_silently``).
+        """
+        messages = list(email_messages or [])
+        if not messages:
+            return 0
+        parsed = [self.recipients_of(message) for message in messages]
+        checked = {r.key for p in parsed for rs in p.values() for r in rs if r.key}
+        suppressed = self.lookup(checked)
+        if suppressed is None:
+            return 0
+        outgoing, dropped = self._filter_batch(messages, parsed, checked, suppressed)
+        sent = int(self.inner.send_messages(outgoing) or 0) if outgoing else 0
+        if dropped and _policy() == "raise" and not self.fail_silently:
+            raise MeisaRecipientsSuppressed(dropped, sent)
+        return sent
+
+    def _filter_batch(
+        self,
+        messages: list[Any],
+        parsed: list[dict[str, list[MeisaRecipient]]],
+        checked: set[str],
+        suppressed: set[str],
+    ) -> tuple[list[Any], list[Any]]:
+        outgoing: list[Any] = []
+        dropped_messages: list[Any] = []
+        for message, recipients in zip(messages, parsed, strict=True):
+            total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
+            if (total == 0 and not recipients[ENVELOPE]) or self.bypassed(message):
+                outgoing.append(message)
+                continue
+            dropped = self.filter_message(message, recipients, suppressed)
+            if dropped:
+                self._report(message, dropped, total)
+            if len(dropped) == total or not self.envelope_is_clean(message, checked, suppressed):
+                dropped_messages.append(message)
+            else:
+                outgoing.append(message)
+        return outgoing, dropped_messages
+
+    def _report(self, message: Any, dropped: list[str], total: int) -> None:
+        logger.info(
+            "Suppressed %d of %d recipient(s) of a message%s",
+            len(dropped),
+            total,
+            "; not sent" if len(dropped) == total else "",
+        )
+        for receiver, error in email_suppressed.send_robust(
+            sender=type(self), message=message, suppressed=list(dropped)
+        ):
+            if isinstance(error, Exception):
+                logger.error("email_suppressed receiver %r raised %r", receiver, error)
+
+
+def _envelope(message: Any) -> list[Any]:
+    recipients = getattr(message, "recipients", None)
+    return list(recipients()) if callable(recipients) else []
+
+
+def _rewrite_header(message: Any, name: str, kept: list[Any]) -> None:
+    if kept:
+        message.extra_headers[name] = ", ".join(str(value) for value in kept)
+    else:
+        del message.extra_headers[name]
+
+
+def _policy() -> str:
+    return str(conf.get_setting("SUPPRESSION_ALL_SUPPRESSED")).lower()
+
+
+def is_wrapper(path: Any) -> bool:
+    """True when ``path`` (a dotted path or class) is a ``SuppressionEmailBackend``."""
+    if isinstance(path, str):
+        try:
+            path = import_string(path)
+        except ImportError:
+            return False
+    return isinstance(path, type) and issubclass(path, SuppressionEmailBackend)
+
+
+def _backend_class(path: Any, setting: str) -> type[BaseEmailBackend]:
+    if not isinstance(path, str) or not path:
+        raise MeisaConfigurationError(f"{setting} must be the dotted path of an email backend.")
+    try:
+        klass = import_string(path)
+    except ImportError as err:
+        raise MeisaConfigurationError(f"{setting} = {path!r} can't be imported: {err}") from err
+    if is_wrapper(klass):
+        raise MeisaConfigurationError(
+            f"{setting} = {path!r} is SuppressionEmailBackend itself: it would wrap itself "
+            "(a loop). Name your real backend there, e.g. "
+            '"django.core.mail.backends.smtp.EmailBackend".'
+        )
+    return klass
+
+
+def _inner_mailer(
+    alias: str | None, mailer: str, backend: str | None, kwargs: dict[str, Any]
+) -> BaseEmailBackend:
+    if not MAILERS_SUPPORTED:
+        raise MeisaConfigurationError('OPTIONS["mailer"] needs Django 6.1+ MAILERS.')
+    if backend is not None:
+        raise MeisaConfigurationError('Give OPTIONS "backend" or "mailer", not both.')
+    from django.conf import settings
+    from django.core.mail import mailers
+
+    config = getattr(settings, "MAILERS", {}).get(mailer)
+    if config is None:
+        raise MeisaConfigurationError(f'OPTIONS["mailer"] = {mailer!r} is not in MAILERS.')
+    if mailer == alias or is_wrapper(config.get("BACKEND", "")):
+        raise MeisaConfigurationError(
+            f"MAILERS[{alias!r}] wraps mailer {mailer!r}, which is a SuppressionEmailBackend "
+            "too (a loop). Point it at the mailer that really sends."
+        )
+    return mailers[mailer]
