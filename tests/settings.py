@@ -46,8 +46,12 @@ TEMPLATES = [
     }
 ]
 
-# MEISA_TEST_DATABASE=postgres runs the suite on the local PostgreSQL server.
-if os.environ.get("MEISA_TEST_DATABASE") == "postgres":
+# MEISA_TEST_DATABASE picks the database: sqlite (the default), postgres or mariadb (the
+# local servers). Give each concurrent run its own NAME (MEISA_TEST_PG_NAME,
+# MEISA_TEST_MYSQL_NAME): the test database is test_<NAME>, plus _gwN per xdist worker.
+# MEISA_TEST_DB_ROLE=<role> then runs the suite as a DML-only role (tests/db_roles.py).
+DATABASE_VENDOR = os.environ.get("MEISA_TEST_DATABASE", "sqlite").lower()
+if DATABASE_VENDOR == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -57,8 +61,25 @@ if os.environ.get("MEISA_TEST_DATABASE") == "postgres":
             "PORT": os.environ.get("MEISA_TEST_PG_PORT", "5432"),
         }
     }
-else:
+elif DATABASE_VENDOR in {"mariadb", "mysql"}:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("MEISA_TEST_MYSQL_NAME", "django_meisa"),
+            "USER": os.environ.get("MEISA_TEST_MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("MEISA_TEST_MYSQL_PASSWORD", ""),
+            "HOST": os.environ.get("MEISA_TEST_MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MEISA_TEST_MYSQL_PORT", "3306"),
+            # The server's defaults, as most sites have them: utf8mb4 with a
+            # case-insensitive collation, REPEATABLE READ.
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"CHARSET": "utf8mb4"},
+        }
+    }
+elif DATABASE_VENDOR == "sqlite":
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+else:
+    raise ValueError(f"MEISA_TEST_DATABASE={DATABASE_VENDOR!r}: use sqlite, postgres or mariadb")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
