@@ -3,8 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The demo, the docs and the release check each install only their own extra.
+DEMO_STAMP := $(VENV)/.installed-demo
+DOCS_STAMP := $(VENV)/.installed-docs
+RELEASE_STAMP := $(VENV)/.installed-release
+DOCS_OUT := docs/_build
+SPHINX := $(BIN)/sphinx-build -W --keep-going -n -q
 
-.PHONY: demo test lint types unit integration browser matrix ci bench clean
+.PHONY: demo test lint types unit integration browser matrix ci bench docs docs-serve release-check clean
 
 # Debian/Ubuntu's python3 lacks ensurepip without python3-venv: then make the venv
 # without pip and let the system pip install pip into it.
@@ -17,7 +23,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
+	touch $@
+
+$(DOCS_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[docs,testing]"
+	touch $@
+
+$(RELEASE_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[release]" uv
+	touch $@
+
+# The example site against a local Meisa: needs only the demo extra (Django, Celery, requests).
+demo: $(DEMO_STAMP)
 	$(BIN)/python example_project/demo.py $(DEMO_ARGS)
 
 lint: $(STAMP)
@@ -52,5 +71,21 @@ ci:
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# The documentation (docs/): warnings are errors; links between pages and to anchors are
+# checked (MyST and -n), then the linkcheck builder with every external URL ignored: no network.
+docs: $(DOCS_STAMP)
+	rm -rf $(DOCS_OUT)
+	$(SPHINX) -b html docs $(DOCS_OUT)/html
+	$(SPHINX) -b linkcheck docs $(DOCS_OUT)/linkcheck
+	@echo "docs: $(DOCS_OUT)/html/index.html"
+
+docs-serve: docs
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory $(DOCS_OUT)/html 8000
+
+# sdist + wheel, twine check, check-wheel-contents, then a smoke test of the wheel installed
+# into a clean virtualenv (import, migrate, check, one sync against the local Meisa).
+release-check: $(RELEASE_STAMP)
+	bash .ci/release-check $(BIN)/python
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DOCS_OUT) dist
