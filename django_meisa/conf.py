@@ -34,6 +34,15 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_TRIGGERS": {},
     #: Publish retries when the broker is down; kept small so a request never stalls.
     "ENQUEUE_MAX_RETRIES": 2,
+    #: Who publishes sync tasks after commit: "auto" (a background thread per process,
+    #: except under eager Celery, uWSGI without enable-threads, or gevent/eventlet
+    #: monkey-patching, where it is inline), "background" (always the thread) or
+    #: "inline" (on the request thread, as in 0.1).
+    "PUBLISH_MODE": "auto",
+    #: Publishes the background queue holds; when it is full, a request publishes inline.
+    "PUBLISH_QUEUE_SIZE": 10000,
+    #: Seconds the process waits at exit for queued publishes (the rest: the sweep).
+    "PUBLISH_FLUSH_TIMEOUT": 5.0,
     #: Seconds a login's sync waits when the login ran outside a transaction (so the
     #: rest of the login, e.g. a sign-in counter, is committed); 0 = at once.
     "SYNC_LOGIN_DELAY": 1.0,

@@ -1,0 +1,240 @@
+"""Background publisher: sync tasks leave the request thread for one thread per process.
+
+The version bump is the durable part of a sync request; the publish only makes the
+worker start sooner (the sweep re-publishes anything lost). So after commit the request
+thread only puts the primary keys on a bounded in-process queue, and one daemon thread
+per process publishes them by task name over one broker connection, a batch per
+producer checkout. Lifecycle: the thread starts lazily, a forked child starts afresh
+(its parent publishes what it had queued), exit flushes the queue for at most
+``MEISA["PUBLISH_FLUSH_TIMEOUT"]`` seconds, and a full queue publishes inline, so
+nothing is dropped silently. Where a background thread can't be trusted (uWSGI without
+threads, gevent/eventlet monkey-patching, eager Celery) every publish is inline.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from celery import current_app
+
+from django_meisa import conf
+
+logger = logging.getLogger("django_meisa.contacts.publisher")
+
+SYNC_CONTACT = "django_meisa.tasks.sync_contact"
+#: Most messages published over one producer checkout.
+BATCH_SIZE = 200
+
+Item = tuple[Any, float | None]  # (user pk, countdown)
+
+
+def publish_later(pks: Iterable[Any], *, countdown: float | None = None) -> None:
+    """Publish one ``sync_contact`` per pk soon, off this thread; never raises.
+
+    Called after commit by the request path. Inline (as ``publish_now``) when the
+    background thread can't be trusted here, or when the queue is full.
+    """
+    pks = list(pks)
+    if pks:
+        if background_mode():
+            _publisher.submit(pks, countdown)
+        else:
+            publish_now(pks, countdown=countdown)
+
+
+def publish_now(pks: Sequence[Any], *, countdown: float | None = None) -> None:
+    """Publish one ``sync_contact`` per pk on this thread, over one producer; never raises.
+
+    Bounded by ``MEISA["ENQUEUE_MAX_RETRIES"]`` short retries. On failure the rest are
+    not tried (the broker is down for them too): their rows stay pending for the sweep,
+    and one WARNING names the user pks only.
+    """
+    send_batch([(pk, countdown) for pk in pks])
+
+
+def send_batch(items: Sequence[Item]) -> None:
+    """Publish ``items`` over one producer checkout; log (never raise) a failure."""
+    app = site_app()
+    done = 0
+    try:
+        with app.producer_or_acquire() as producer:
+            for pk, countdown in items:
+                publish_one(app, pk, countdown, producer)
+                done += 1
+    except Exception as err:
+        # The exception's text may hold the broker URL (with its password): type only.
+        logger.warning(
+            "Could not enqueue the Meisa sync of user pk(s) %s (%s); they stay pending "
+            "and the sweep will enqueue them",
+            ", ".join(str(pk) for pk, _ in items[done:]),
+            type(err).__name__,
+        )
+
+
+def publish_one(app: Any, pk: Any, countdown: float | None, producer: Any) -> None:
+    """Publish one sync task by name (eager Celery runs the registered task instead)."""
+    options = {"retry": True, "retry_policy": retry_policy(), "countdown": countdown}
+    args = (str(pk) if isinstance(pk, uuid.UUID) else pk,)
+    if app.conf.task_always_eager and SYNC_CONTACT in app.tasks:
+        app.tasks[SYNC_CONTACT].apply_async(args, **options)
+        return
+    app.send_task(SYNC_CONTACT, args=args, producer=producer, **options)
+
+
+def site_app() -> Any:
+    """The Celery app this thread sees as current (the proxy's target, for other threads)."""
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def retry_policy() -> dict[str, Any]:
+    """Kombu's publish retry policy: a few quick retries so a request never stalls."""
+    return {
+        "max_retries": int(conf.get_setting("ENQUEUE_MAX_RETRIES")),
+        "interval_start": 0,
+        "interval_step": 0.1,
+        "interval_max": 0.2,
+    }
+
+
+# When a background thread can be trusted -------------------------------------------------
+
+
+def background_mode() -> bool:
+    """True when ``MEISA["PUBLISH_MODE"]`` and this process allow the publisher thread."""
+    mode = conf.get_setting("PUBLISH_MODE")
+    if mode == "background":
+        return True
+    if mode != "auto":
+        return False  # "inline" (and anything unknown: the conservative choice)
+    return inline_reason() is None
+
+
+def inline_reason() -> str | None:
+    """Why ``"auto"`` mode publishes inline in this process, or None (use the thread)."""
+    if current_app.conf.task_always_eager:
+        return "Celery runs tasks eagerly"
+    uwsgi = sys.modules.get("uwsgi")
+    if uwsgi is not None and not uwsgi_threads(uwsgi):
+        return "uWSGI runs without enable-threads"
+    if monkey_patched():
+        return "gevent or eventlet monkey-patched threading"
+    return None
+
+
+def uwsgi_threads(uwsgi: Any) -> bool:
+    """True when uWSGI runs Python threads (``enable-threads`` or ``threads``)."""
+    options = getattr(uwsgi, "opt", {}) or {}
+    return any(options.get(key) for key in ("enable-threads", "threads", b"enable-threads"))
+
+
+def monkey_patched() -> bool:
+    """True when gevent or eventlet replaced ``threading`` with green threads."""
+    gevent = sys.modules.get("gevent.monkey")
+    if gevent is not None and gevent.is_module_patched("threading"):
+        return True
+    eventlet = sys.modules.get("eventlet.patcher")
+    return bool(eventlet is not None and eventlet.is_monkey_patched("thread"))
+
+
+# The publisher thread ----------------------------------------------------------------------
+
+
+class Publisher:
+    """A bounded queue of (pk, countdown) and the one daemon thread publishing it."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start afresh (new process after a fork): empty queue, no thread, new lock."""
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.queue: queue.Queue[Item] = queue.Queue(int(conf.get_setting("PUBLISH_QUEUE_SIZE")))
+        self.thread: threading.Thread | None = None
+
+    def submit(self, pks: Sequence[Any], countdown: float | None) -> None:
+        """Queue the publishes; the ones that don't fit are published inline, now."""
+        if self.pid != os.getpid():  # forked without os.fork() (e.g. from C): no hook ran
+            self.reset()
+        self.start()
+        for index, pk in enumerate(pks):
+            try:
+                self.queue.put_nowait((pk, countdown))
+            except queue.Full:  # noqa: PERF203 - the rare path, once per call
+                logger.info("Meisa publish queue full: publishing %d inline", len(pks) - index)
+                publish_now(pks[index:], countdown=countdown)
+                return
+
+    def start(self) -> None:
+        """Start the thread once per process, with the calling thread's Celery app."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                app = site_app()
+                self.thread = threading.Thread(
+                    target=self.run, args=(app,), name="meisa-publisher", daemon=True
+                )
+                self.thread.start()
+
+    def run(self, app: Any) -> None:
+        """The thread: take what is queued, publish it in batches, forever."""
+        app.set_current()  # current_app is thread-local: use the site's app, not a default
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < BATCH_SIZE:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:  # noqa: PERF203 - ends the batch
+                    break
+            try:
+                send_batch(batch)
+            except Exception:  # never let the thread die; the rows stay pending
+                logger.exception("Meisa publisher: unexpected error; the sweep will enqueue")
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the queue to be published; False if not."""
+        deadline = time.monotonic() + timeout
+        with self.queue.all_tasks_done:
+            while self.queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.thread is None or not self.thread.is_alive():
+                    logger.warning(
+                        "Meisa publisher: %d sync publish(es) left unpublished at exit; "
+                        "they stay pending and the sweep will enqueue them",
+                        self.queue.unfinished_tasks,
+                    )
+                    return False
+                self.queue.all_tasks_done.wait(remaining)
+        return True
+
+
+def flush_at_exit() -> None:
+    """``atexit`` hook: publish what is queued, for at most PUBLISH_FLUSH_TIMEOUT s."""
+    if _publisher.pid == os.getpid():
+        _publisher.flush(float(conf.get_setting("PUBLISH_FLUSH_TIMEOUT")))
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait up to ``timeout`` s for this process's queued publishes; False if some remain.
+
+    For tests and scripts that must see the tasks published before going on.
+    """
+    return _publisher.flush(timeout)
+
+
+_publisher = Publisher()
+atexit.register(flush_at_exit)
+os.register_at_fork(after_in_child=_publisher.reset)
