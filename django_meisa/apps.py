@@ -7,7 +7,7 @@ from django.core import checks
 
 
 class MeisaConfig(AppConfig):
-    """Registers the system checks and connects the sync receivers."""
+    """Registers the system checks and connects the sync and suppression receivers."""
 
     name = "django_meisa"
     verbose_name = "Meisa"
@@ -15,15 +15,14 @@ class MeisaConfig(AppConfig):
 
     def ready(self) -> None:
         from django_meisa import checks as meisa_checks
+        from django_meisa.backfill.checks import check_backfill
+        from django_meisa.contacts import receivers as contact_receivers
+        from django_meisa.suppression import receivers as suppression_receivers
 
         checks.register(meisa_checks.check_settings)
         checks.register(meisa_checks.check_contact_sync)
         checks.register(meisa_checks.check_suppression)
-
-        from django_meisa.backfill.checks import check_backfill
-
         checks.register(check_backfill)
-
-        from django_meisa.contacts.receivers import connect_receivers
-
-        connect_receivers()
+        contact_receivers.connect_receivers()
+        # Contact sync announces upserts; suppression listens (contacts never imports it).
+        suppression_receivers.connect_receivers()

@@ -10,7 +10,13 @@ from celery.exceptions import MaxRetriesExceededError
 from django.db import InterfaceError, OperationalError
 
 from django_meisa import conf
+from django_meisa.backfill.worker import BUSY, claim_remaining, run_chunk
+from django_meisa.contacts.sweep import sweep_pending_syncs as sweep
+from django_meisa.contacts.worker import send_robust, sync_contact_now
 from django_meisa.exceptions import MeisaConfigurationError, MeisaError
+from django_meisa.retry import busy_countdown, retry_countdown
+from django_meisa.signals import contact_sync_failed
+from django_meisa.suppression import refresh_suppressions
 
 logger = logging.getLogger("django_meisa.tasks")
 
@@ -26,9 +32,6 @@ def sync_contact(self: Any, user_pk: Any) -> None:
     jitter, at most ``SYNC_MAX_RETRIES`` times; then the row stays pending for the sweep.
     Permanent failures are recorded by ``sync_contact_now`` and not retried.
     """
-    from django_meisa.contacts.worker import sync_contact_now
-    from django_meisa.retry import busy_countdown, retry_countdown
-
     try:
         outcome = sync_contact_now(user_pk)
     except MeisaConfigurationError as err:
@@ -58,9 +61,6 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
     scheduled); when retries are exhausted, logs a WARNING and sends
     ``contact_sync_failed`` with ``retryable=True``.
     """
-    from django_meisa.contacts.worker import send_robust
-    from django_meisa.signals import contact_sync_failed
-
     try:
         raise task.retry(countdown=countdown, max_retries=int(conf.get_setting("SYNC_MAX_RETRIES")))
     except MaxRetriesExceededError:
@@ -78,8 +78,6 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
 @shared_task(ignore_result=True)
 def sweep_pending_syncs() -> int:
     """Periodic: re-enqueue contact syncs left pending (see ``sweep.sweep_pending_syncs``)."""
-    from django_meisa.contacts.sweep import sweep_pending_syncs as sweep
-
     return sweep()
 
 
@@ -109,8 +107,6 @@ def refresh_suppressed_emails(force: bool = False) -> dict[str, Any]:
     next beat run tries again. Overlapping runs skip (the refresh holds a lease).
     Returns the counts as a dict, for logs and monitoring.
     """
-    from django_meisa.suppression import refresh_suppressions
-
     return refresh_suppressions(force=force).as_dict()
 
 
@@ -142,8 +138,6 @@ def backfill_chunk(self: Any, run_id: int, chunk_id: int) -> str:
     ``MEISA["BACKFILL_RATE_LIMIT_CACHE"]``) happen inside. When another worker holds the
     chunk (a redelivered message), retries once its claim has expired.
     """
-    from django_meisa.backfill.worker import BUSY, claim_remaining, run_chunk
-
     outcome = run_chunk(run_id, chunk_id)
     if outcome == BUSY:
         raise self.retry(countdown=claim_remaining(chunk_id) + 1, max_retries=3)

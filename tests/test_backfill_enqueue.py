@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 
 from django_meisa.backfill import checkpoint
-from django_meisa.backfill.run import default_mode
+from django_meisa.backfill.options import default_mode
 from django_meisa.backfill.worker import BUSY, SKIPPED, run_chunk
 from django_meisa.models import BackfillChunk, BackfillRun, MeisaSyncResult, UserSyncState
 from tests.backfill_support import assert_each_once, backfill, make_users
@@ -95,7 +95,7 @@ def test_enqueue_is_the_default_with_a_real_broker(broker, eager, mode):
 
 
 def _stored_options():
-    from django_meisa.backfill.run import MeisaBackfillOptions
+    from django_meisa.backfill.options import MeisaBackfillOptions
 
     return MeisaBackfillOptions().stored()
 

@@ -266,7 +266,7 @@ def test_sigterm_stops_like_ctrl_c():
 
 def test_abandoned_chunks_are_queued_again_once(meisa_fake):
     from django_meisa.backfill.dispatch import requeue_abandoned
-    from django_meisa.backfill.run import MeisaBackfillOptions
+    from django_meisa.backfill.options import MeisaBackfillOptions
 
     users = make_users(4)
     run = checkpoint.start_run("enqueue", MeisaBackfillOptions().stored())

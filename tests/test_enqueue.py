@@ -20,12 +20,15 @@ from tests.testapp.models import Subscription
 @pytest.fixture
 def published(monkeypatch):
     """Record the (args, options) of every sync_contact publish instead of sending it."""
-    from django_meisa.tasks import sync_contact
+    from tests.celery_app import app
 
     calls = []
-    monkeypatch.setattr(
-        sync_contact, "apply_async", lambda args, **options: calls.append((args, options))
-    )
+
+    def send_task(name, args, **options):
+        assert name == "django_meisa.tasks.sync_contact"  # by name: 0.1 messages still run
+        calls.append((args, options))
+
+    monkeypatch.setattr(app, "send_task", send_task)
     return calls
 
 
@@ -202,21 +205,32 @@ def test_orm_fallback_for_other_databases(monkeypatch):
 def test_a_failed_publish_logs_one_warning_with_pks_only_and_never_raises(monkeypatch, caplog):
     from kombu.exceptions import OperationalError
 
-    from django_meisa.tasks import sync_contact
+    from tests.celery_app import app
 
     calls = []
 
-    def refuse(args, **options):
+    def refuse(name, args, **options):
         calls.append(args)
         raise OperationalError("amqp://guest:hunter2@broker//: connection refused")
 
-    monkeypatch.setattr(sync_contact, "apply_async", refuse)
+    monkeypatch.setattr(app, "send_task", refuse)
     publish_syncs([1, 2, 3])
     assert calls == [(1,)]  # the broker is down for the others too
     warnings = [r for r in caplog.records if r.name == "django_meisa.contacts.requests"]
     assert len(warnings) == 1
     assert "1, 2, 3" in warnings[0].getMessage()
     assert "hunter2" not in caplog.text
+
+
+def test_eager_mode_runs_the_registered_task_without_importing_it(monkeypatch, settings):
+    from tests.celery_app import app
+
+    ran = []
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    task = app.tasks["django_meisa.tasks.sync_contact"]
+    monkeypatch.setattr(task, "apply_async", lambda args, **options: ran.append(args))
+    publish_syncs([5])
+    assert ran == [(5,)]
 
 
 def test_uuid_primary_keys_travel_as_strings():

@@ -8,8 +8,9 @@ print(result.counts.synced, result.counts.failed)
 
 from __future__ import annotations
 
+from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.report import MeisaBackfillCounts, MeisaBackfillResult
-from django_meisa.backfill.run import MeisaBackfillOptions, run_backfill
+from django_meisa.backfill.run import run_backfill
 from django_meisa.backfill.selection import MeisaBackfillSelection
 from django_meisa.backfill.sender import MeisaRetryPolicy
 

@@ -15,7 +15,10 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from django_meisa.backfill.report import OUTCOMES, MeisaBackfillCounts
+from django_meisa.backfill.options import MeisaBackfillOptions
+from django_meisa.backfill.report import OUTCOMES, MeisaBackfillCounts, MeisaBackfillResult
+from django_meisa.backfill.selection import pks_in_range, selection_chunks, to_pk
+from django_meisa.backfill.sender import describe_error
 from django_meisa.models import BackfillChunk, BackfillFailure, BackfillRun
 
 
@@ -54,12 +57,6 @@ def mark_selection_done(run: BackfillRun) -> None:
     """Record that every selected user is in a chunk now."""
     run.selection_done = True
     run.save(update_fields=["selection_done"])
-
-
-def unfinished_chunks(run: BackfillRun) -> Iterator[BackfillChunk]:
-    """Yield the run's chunks that are not done, in primary-key order."""
-    pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).order_by("pk")
-    yield from pending.iterator(chunk_size=500)
 
 
 def claim_chunk(chunk_id: int, seconds: float) -> bool:
@@ -124,3 +121,50 @@ def failure_rows(run: BackfillRun) -> Iterator[tuple[str, str]]:
     """Yield ``(user_pk, reason)`` for every failed user of ``run``, in pk order of rows."""
     rows = BackfillFailure.objects.filter(run=run).order_by("pk")
     yield from rows.values_list("user_pk", "reason").iterator(chunk_size=2000)
+
+
+def chunk_source(
+    run: BackfillRun, options: MeisaBackfillOptions
+) -> Iterator[tuple[BackfillChunk, list[Any]]]:
+    """Yield the run's unfinished chunks, then new chunks from where selection stopped."""
+    pending = list(
+        run.chunks.exclude(status=BackfillChunk.Status.DONE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for chunk in BackfillChunk.objects.filter(pk__in=pending).order_by("pk"):
+        yield chunk, pks_in_range(options.selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk))
+    if run.selection_done:
+        return
+    after = to_pk(run.cursor_pk) if run.cursor_pk else None
+    for pks in selection_chunks(options.selection, options.chunk_size, after=after):
+        yield add_chunk(run, pks), pks
+    mark_selection_done(run)
+
+
+def finish_run(
+    run: BackfillRun, options: MeisaBackfillOptions, *, fatal: Any = None
+) -> MeisaBackfillResult:
+    """Record the run's final status and return its result (totals from the checkpoint).
+
+    The run is finished when its selection is complete and every chunk is done;
+    otherwise it is interrupted and ``--resume`` continues it.
+    """
+    run.refresh_from_db()
+    pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).count()
+    interrupted = fatal is not None or pending > 0 or not run.selection_done
+    if fatal is not None:
+        run.error = describe_error(fatal)
+        run.save(update_fields=["error"])
+    status = BackfillRun.Status.INTERRUPTED if interrupted else BackfillRun.Status.FINISHED
+    set_status(run, status)
+    return MeisaBackfillResult(
+        run_id=run.pk,
+        counts=run_counts(run),
+        selected=0,
+        interrupted=interrupted,
+        dry_run=options.dry_run,
+        mode=run.mode,
+        fatal_error=run.error,
+        pending_chunks=pending,
+    )

@@ -25,7 +25,7 @@ from django_meisa.backfill.state import (
     read_states,
 )
 from django_meisa.contacts.mapping import build_contact_payload
-from django_meisa.contacts.worker import after_upsert, payload_fingerprint, send_robust
+from django_meisa.contacts.worker import payload_fingerprint, send_robust
 from django_meisa.exceptions import MeisaError, MeisaMappingError, MeisaNoEmailError
 from django_meisa.models import MeisaSyncResult
 from django_meisa.signals import contact_sync_failed, contact_synced
@@ -271,7 +271,6 @@ def _finish_job(
         outcome.counts.synced += 1
         if record and state:
             record.success(state, job.version, job.fingerprint, result.contact)
-        after_upsert(job.user_pk, result.contact)
         send_robust(contact_synced, user_pk=job.user_pk, contact=result.contact,
                     source=BACKFILL_SOURCE, version=job.version)  # fmt: skip
     else:

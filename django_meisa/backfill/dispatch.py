@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.interrupt import meisa_graceful_stop
+from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.progress import MeisaBackfillProgress
 from django_meisa.backfill.report import MeisaBackfillCounts, MeisaBackfillResult
 from django_meisa.models import BackfillChunk, BackfillRun
-
-if TYPE_CHECKING:
-    from django_meisa.backfill.run import MeisaBackfillOptions
+from django_meisa.publish import BACKFILL_CHUNK, publish_task
 
 #: Seconds between two looks at the checkpoint while workers sync.
 POLL_INTERVAL = 0.5
@@ -28,13 +26,11 @@ def dispatch_and_wait(
     Ctrl-C marks the run interrupted: workers skip the chunks they have not started,
     finish the ones they have, and ``--resume`` queues the rest again.
     """
-    from django_meisa.backfill.run import chunk_source, finish_run
-
     stop = threading.Event()
     before = checkpoint.run_counts(run)
     with meisa_graceful_stop(stop):
         try:
-            for chunk, _pks in chunk_source(run, options):
+            for chunk, _pks in checkpoint.chunk_source(run, options):
                 if stop.is_set():
                     break
                 enqueue_chunk(run.pk, chunk.pk)
@@ -48,14 +44,12 @@ def dispatch_and_wait(
         checkpoint.set_status(run, BackfillRun.Status.INTERRUPTED)
     if not options.wait and not stop.is_set():
         return _detached(run, options)
-    return finish_run(run, options, fatal=None)
+    return checkpoint.finish_run(run, options, fatal=None)
 
 
 def enqueue_chunk(run_id: int, chunk_id: int) -> None:
-    """Publish the ``backfill_chunk`` task for one chunk (primary keys only)."""
-    from django_meisa.tasks import backfill_chunk
-
-    backfill_chunk.apply_async((run_id, chunk_id))
+    """Publish the ``backfill_chunk`` task for one chunk, by name (primary keys only)."""
+    publish_task(BACKFILL_CHUNK, (run_id, chunk_id))
 
 
 def wait_for_workers(

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from django_meisa import conf
 from django_meisa.models import UserSyncState
+from django_meisa.publish import SYNC_CONTACT, publish_task
 
 logger = logging.getLogger("django_meisa.contacts.requests")
 
@@ -203,8 +204,6 @@ def publish_syncs(pks: Iterable[Any], *, countdown: float | None = None) -> None
     stay pending for the sweep, and one WARNING names the user pks only. ``countdown``
     delays the tasks' start.
     """
-    from django_meisa.tasks import sync_contact
-
     pks = list(pks)
     policy = {
         "max_retries": int(conf.get_setting("ENQUEUE_MAX_RETRIES")),
@@ -213,7 +212,7 @@ def publish_syncs(pks: Iterable[Any], *, countdown: float | None = None) -> None
         "interval_max": 0.2,
     }
     for index, pk in enumerate(pks):
-        problem = publish_one(sync_contact, pk, policy, countdown)
+        problem = publish_one(pk, policy, countdown)
         if problem:
             logger.warning(
                 "Could not enqueue the Meisa sync of user pk(s) %s (%s); they stay pending "
@@ -224,12 +223,12 @@ def publish_syncs(pks: Iterable[Any], *, countdown: float | None = None) -> None
             return
 
 
-def publish_one(
-    task: Any, pk: Any, policy: dict[str, Any], countdown: float | None = None
-) -> str | None:
-    """Publish one sync task; return the error's type name on failure, else None."""
+def publish_one(pk: Any, policy: dict[str, Any], countdown: float | None = None) -> str | None:
+    """Publish one ``sync_contact`` task by name; return the error's type name on failure."""
     try:
-        task.apply_async((task_pk(pk),), retry=True, retry_policy=policy, countdown=countdown)
+        publish_task(
+            SYNC_CONTACT, (task_pk(pk),), retry=True, retry_policy=policy, countdown=countdown
+        )
     except Exception as err:
         # The exception's text may hold the broker URL (with its password): type only.
         return type(err).__name__

@@ -176,7 +176,6 @@ def send(
         return fail_permanently(lease, version, err)
     if not record_success(lease, version, fingerprint, contact):
         repair_lost_lease(lease.user_pk)
-    after_upsert(lease.user_pk, contact)
     send_robust(contact_synced, user_pk=lease.user_pk, contact=contact, source=source,
                 version=version)  # fmt: skip
     return SyncOutcome(MeisaSyncResult.SYNCED, lease.user_pk, version, contact=contact)
@@ -198,20 +197,6 @@ def has_pending(user_pk: Any) -> bool:
     """True when the user's state row has a version not yet handled nor failed."""
     state = UserSyncState.objects.filter(user_id=user_pk).first()
     return state is not None and state.is_pending
-
-
-def after_upsert(user_pk: Any, contact: dict[str, Any]) -> None:
-    """Mirror a non-active Meisa status into the local suppression list at once."""
-    status = contact.get("status")
-    if not isinstance(status, str) or status == "active":
-        return
-    from django_meisa.suppression import suppress_contact_status
-
-    try:
-        suppress_contact_status(contact["email"], status)
-    except Exception:
-        # The sync itself succeeded; the next suppression refresh catches the address.
-        logger.exception("Could not mirror the Meisa status of user pk=%s locally", user_pk)
 
 
 def send_robust(signal: Any, **kwargs: Any) -> None:

@@ -1,0 +1,25 @@
+"""Publish django-meisa's Celery tasks by name, so no module inside the package imports tasks.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import current_app
+
+#: The task names of django_meisa.tasks (kept from 0.1, so queued messages still run).
+SYNC_CONTACT = "django_meisa.tasks.sync_contact"
+BACKFILL_CHUNK = "django_meisa.tasks.backfill_chunk"
+
+
+def publish_task(name: str, args: tuple[Any, ...], **options: Any) -> None:
+    """Publish task ``name`` with ``args`` on the current Celery app; errors propagate.
+
+    ``options`` are ``apply_async``'s (``countdown``, ``retry``, ``retry_policy``...).
+    With ``task_always_eager`` the registered task runs here, as ``apply_async`` would
+    run it; otherwise the message is sent by name (``send_task``), which needs only
+    the name, never the task's module.
+    """
+    if current_app.conf.task_always_eager and name in current_app.tasks:
+        current_app.tasks[name].apply_async(args, **options)
+        return
+    current_app.send_task(name, args=args, **options)
