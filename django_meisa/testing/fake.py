@@ -18,12 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from django_meisa.payload import ALLOWED_FIELDS, FORBIDDEN_FIELDS, SOURCES
+from django_meisa.testing.contract import (
+    DEFAULT_SOURCE,
+    SUPPRESSING_STATUSES,
+    UNSUBSCRIBED_PATH,
+    UPSERT_PATH,
+    upsert_problems,
+)
 
 DEFAULT_API_KEY = "meisa_test_key"
 DEFAULT_BASE_URL = "https://api.meisa.io/api/v1"
-#: Statuses under which Meisa lists an address as "must not be emailed".
-SUPPRESSING_STATUSES = frozenset({"unsubscribed", "bounced", "complained"})
 FAULT_KINDS = frozenset({"server_error", "rate_limit", "timeout", "malformed", "redirect"})
 
 
@@ -107,7 +111,7 @@ class FakeMeisa:
             return [
                 r.json
                 for r in self.requests
-                if r.path.endswith("/contacts/upsert/") and r.applied and 200 <= r.status < 300
+                if r.path.endswith(UPSERT_PATH) and r.applied and 200 <= r.status < 300
             ]
 
     def contact(self, email: str | None = None, *, external_id: str | None = None) -> Any:
@@ -218,9 +222,9 @@ class FakeMeisa:
         self, method: str, path: str, headers: dict[str, str], body: bytes | None
     ) -> FakeResponse:
         endpoint = path.split("?", 1)[0]
-        if endpoint == self.base_path + "/contacts/upsert/":
+        if endpoint == self.base_path + UPSERT_PATH:
             allowed = "POST"
-        elif endpoint == self.base_path + "/contacts/api/unsubscribed-emails/":
+        elif endpoint == self.base_path + UNSUBSCRIBED_PATH:
             allowed = "GET"
         else:
             return _json(404, {"detail": "Not found."})
@@ -239,7 +243,7 @@ class FakeMeisa:
         data = _try_json(body)
         if not isinstance(data, dict):
             return _json(400, {"detail": "The body must be a JSON object."})
-        problems = _contract_problems(data)
+        problems = upsert_problems(data)
         if problems:
             return _json(422 if "email" in problems else 400, problems)
         contact = self._match(data)
@@ -289,7 +293,7 @@ class FakeMeisa:
             "first_name": data.get("first_name", ""),
             "last_name": data.get("last_name", ""),
             "display_name": data.get("display_name", ""),
-            "source": data.get("source", "api"),
+            "source": data.get("source", DEFAULT_SOURCE),
             "custom_fields": dict(data.get("custom_fields") or {}),
             "tags": [],
             "status": "active",
@@ -354,33 +358,6 @@ def _fault_response(fault: _Fault) -> FakeResponse:
     if fault.kind == "malformed":
         return FakeResponse(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
     return FakeResponse(302, b"", {"Location": "https://elsewhere.invalid/steal"})
-
-
-def _contract_problems(data: dict[str, Any]) -> dict[str, list[str]]:
-    problems: dict[str, list[str]] = {}
-
-    def add(name: str, message: str) -> None:
-        problems.setdefault(name, []).append(message)
-
-    for name in data:
-        if name in FORBIDDEN_FIELDS:
-            add(name, "This field cannot be set through upsert.")
-        elif name not in ALLOWED_FIELDS:
-            add(name, "Unknown field.")
-    email = data.get("email")
-    if not isinstance(email, str) or "@" not in email:
-        add("email", "A valid email is required.")
-    for name in ("external_id", "first_name", "last_name", "display_name"):
-        if name in data and not isinstance(data[name], str):
-            add(name, "Must be a string.")
-    if "source" in data and data["source"] not in SOURCES:
-        add("source", f"Must be one of: {', '.join(sorted(SOURCES))}.")
-    if "custom_fields" in data and not isinstance(data["custom_fields"], dict):
-        add("custom_fields", "Must be an object.")
-    tags = data.get("tag_names", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        add("tag_names", "Must be a list of strings.")
-    return problems
 
 
 def _json(status: int, data: Any) -> FakeResponse:
