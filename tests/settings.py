@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 SECRET_KEY = "django-meisa-tests-not-secret"
 DEBUG = False
@@ -51,6 +52,7 @@ TEMPLATES = [
 # MEISA_TEST_MYSQL_NAME): the test database is test_<NAME>, plus _gwN per xdist worker.
 # MEISA_TEST_DB_ROLE=<role> then runs the suite as a DML-only role (tests/db_roles.py).
 DATABASE_VENDOR = os.environ.get("MEISA_TEST_DATABASE", "sqlite").lower()
+DATABASES: dict[str, dict[str, Any]]
 if DATABASE_VENDOR == "postgres":
     DATABASES = {
         "default": {

@@ -1,0 +1,120 @@
+"""The diff applier on every database: only the delta is written, an unchanged list
+writes nothing, and any write to the mirror since the last refresh defeats that skip."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from django_meisa.models import SuppressedEmail
+from django_meisa.suppression.apply import Diff, DiffApplier, ShrinkGuard
+
+pytestmark = pytest.mark.django_db
+
+GUARD = ShrinkGuard(max_fraction=0.5, min_count=10, force=False)
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def keys(start: int, stop: int) -> list[str]:
+    return [f"user{i}@example.com" for i in range(start, stop)]
+
+
+def apply(emails: list[str], previous: Diff | None = None, guard: ShrinkGuard = GUARD) -> Diff:
+    now = timezone.now()
+    params: dict[str, Any] = {
+        "now": now,
+        "as_of": now,
+        "previous_as_of": None,
+        "grace_cutoff": now - dt.timedelta(hours=1),
+        "previous_digest": previous.digest if previous else "",
+    }
+    with transaction.atomic():
+        return DiffApplier("default").apply(emails, params, guard)
+
+
+def stored() -> set[str]:
+    return set(SuppressedEmail.objects.values_list("email", flat=True))
+
+
+def test_a_refresh_writes_only_the_delta():
+    apply(keys(0, 100))
+    with CaptureQueriesContext(connection) as queries:
+        diff = apply(keys(5, 105))
+    assert (diff.added, diff.removed, diff.held, diff.confirmed) == (5, 5, 100, 95)
+    assert stored() == set(keys(5, 105))
+    written = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
+    assert len(written) <= 4, written  # one insert and one delete batch, at most
+
+
+def test_an_unchanged_list_writes_nothing():
+    first = apply(keys(0, 50))
+    with CaptureQueriesContext(connection) as queries:
+        again = apply(keys(0, 50), previous=first)
+    assert again.unchanged
+    assert again.digest == first.digest
+    assert not [q for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
+
+
+def test_the_digest_follows_the_keys_not_their_count():
+    assert apply(keys(0, 50)).digest != apply(keys(1, 51)).digest
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda: SuppressedEmail.objects.filter(email="user7@example.com").delete(),
+        lambda: SuppressedEmail.objects.filter(email="user7@example.com").update(
+            reported_at=timezone.now()
+        ),
+        lambda: SuppressedEmail.objects.create(email="extra@example.com", source="meisa"),
+    ],
+    ids=["meisa-row-deleted", "row-reported", "meisa-row-added"],
+)
+def test_a_write_since_the_last_refresh_defeats_the_skip(tamper):
+    first = apply(keys(0, 50))
+    tamper()
+    again = apply(keys(0, 50), previous=first)
+    assert not again.unchanged
+    assert "user7@example.com" in stored()
+
+
+def test_force_never_skips():
+    first = apply(keys(0, 50))
+    forced = ShrinkGuard(max_fraction=0.5, min_count=10, force=True)
+    assert not apply(keys(0, 50), previous=first, guard=forced).unchanged
+
+
+def test_a_local_row_is_never_turned_into_a_meisa_row():
+    SuppressedEmail.objects.create(email="user3@example.com", source="local")
+    diff = apply(keys(0, 10))
+    assert diff.added == 9
+    row = SuppressedEmail.objects.get(email="user3@example.com")
+    assert row.source == "local"
+    assert row.last_confirmed is not None  # Meisa lists it too
+
+
+def test_keys_that_differ_only_in_accents_or_case_are_distinct_rows():
+    # MySQL's default collations compare 'u' and 'ü' (and 'a' and 'A') as equal; the
+    # column is binary there, so each key is its own row and matches only itself.
+    diff = apply(["uni@example.com", "ünï@example.com", "Uni@example.com"])
+    assert diff.added == 3
+    assert SuppressedEmail.objects.filter(email="uni@example.com").count() == 1
+
+
+def test_a_254_character_address_is_stored_and_found():
+    long = f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 57}.com"
+    assert len(long) == 254
+    apply([long])
+    assert SuppressedEmail.objects.filter(email=long).exists()
+
+
+def test_a_large_first_load_and_refresh_round_trip():
+    assert apply(keys(0, 20_000)).added == 20_000
+    diff = apply(keys(400, 20_400))
+    assert (diff.added, diff.removed) == (400, 400)
+    assert SuppressedEmail.objects.count() == 20_000
