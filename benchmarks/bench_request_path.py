@@ -63,9 +63,17 @@ def flush_broker() -> None:
 
 
 def queued_tasks() -> int:
-    """Messages waiting in the default Celery queue (proof the publish really happened)."""
+    """Messages waiting in the default Celery queue (proof the publish really happened).
+
+    Waits for the background publisher first: its queue must be empty to count them all.
+    """
     import redis
     from django.conf import settings
+
+    from django_meisa.contacts import publisher
+
+    if not publisher.flush(60):
+        raise RuntimeError("the publisher did not empty its queue within 60 s")
 
     return int(redis.Redis.from_url(settings.CELERY_BROKER_URL).llen("celery"))
 

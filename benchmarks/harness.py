@@ -98,6 +98,12 @@ def median_ms(samples: Sequence[float]) -> float:
     return statistics.median(samples) * 1000
 
 
+def spread(ratios: Sequence[float]) -> str:
+    """The runs' ratios and their spread, e.g. ``"runs 1.21x 1.24x 1.30x, spread 0.09"``."""
+    listed = " ".join(f"{r:.2f}x" for r in ratios)
+    return f"runs {listed}, spread {max(ratios) - min(ratios):.2f}"
+
+
 def interleave(rounds: int, variants: dict[str, Callable[[], Any]]) -> dict[str, list[Any]]:
     """Run each variant once per round, alternating which goes first (noise hits both)."""
     results: dict[str, list[Any]] = {name: [] for name in variants}

@@ -86,6 +86,11 @@ DEFAULTS: dict[str, Any] = {
     "SUPPRESSION_ALLOW_BYPASS": False,
     #: Addresses per lookup query; a send_messages batch costs ceil(n / this) queries.
     "SUPPRESSION_LOOKUP_BATCH_SIZE": 2000,
+    #: Keep a Bloom filter of the mirror's keys in each process (about 4 bytes per
+    #: key) so only possible hits are looked up; checked against the mirror's
+    #: generation on every batch, so a stale filter only costs a query. Off until every
+    #: writer of the mirror bumps the generation (see docs/topics/performance.md).
+    "SUPPRESSION_NEGATIVE_CACHE": False,
     # Backfill: meisa_backfill (backfill/)
     #: A user field whose recent value means "changed" for --since (e.g. "updated_at"),
     #: on top of date_joined, last_login and the sync state's requested_at.

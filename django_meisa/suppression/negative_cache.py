@@ -1,0 +1,157 @@
+"""Negative cache for filtering: a per-process Bloom filter of the mirror's keys.
+
+Most recipients are not suppressed, so most lookups find nothing. The filter answers
+"certainly not suppressed" without the database; only possible hits are looked up.
+It is valid only under the ``SuppressionGeneration`` token it was built under: every
+batch reads the token first (one primary-key query), and every writer of
+``SuppressedEmail`` replaces the token in its own transaction (``bump_generation``).
+A stale, missing or still-building filter means "ask the database for every key",
+so the cache can cost a query but never let a suppressed address through.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+
+from django.db import IntegrityError, connections, transaction
+
+from django_meisa import conf
+from django_meisa.models import SuppressedEmail, SuppressionGeneration
+
+logger = logging.getLogger("django_meisa.suppression.negative_cache")
+
+#: Filter bits per key: with two probes, about 0.4% false positives.
+BITS_PER_KEY = 32
+MIN_BITS = 1 << 16
+
+
+def bump_generation(using: str) -> None:
+    """Replace the generation token: call it in the transaction of every mirror write.
+
+    One UPDATE of the one row (an INSERT the first time). Every process's negative
+    cache is stale from this transaction's commit on; a rollback undoes the bump too.
+    """
+    token = secrets.randbits(62)
+    rows = SuppressionGeneration.objects.using(using)
+    if rows.filter(pk=SuppressionGeneration.SINGLETON_PK).update(token=token):
+        return
+    try:
+        with transaction.atomic(using=using):
+            rows.create(pk=SuppressionGeneration.SINGLETON_PK, token=token)
+    except IntegrityError:  # created concurrently: replace that token instead
+        rows.filter(pk=SuppressionGeneration.SINGLETON_PK).update(token=token)
+
+
+def current_generation(using: str) -> int | None:
+    """The current token, or None when no write ever set one (no cache then)."""
+    rows = SuppressionGeneration.objects.using(using).filter(pk=SuppressionGeneration.SINGLETON_PK)
+    return rows.values_list("token", flat=True).first()
+
+
+class KeyFilter:
+    """A Bloom filter of normalized keys: two probes from Python's own string hash.
+
+    ``hash()`` is salted per process, which is fine: the filter never leaves it.
+    """
+
+    def __init__(self, token: int, expected: int) -> None:
+        size = MIN_BITS
+        while size < expected * BITS_PER_KEY:
+            size <<= 1
+        self.token = token
+        self.mask = size - 1
+        self.bits = bytearray(size >> 3)
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        """Set both probe bits of every key."""
+        bits, mask = self.bits, self.mask
+        for key in keys:
+            h = hash(key)
+            a, b = h & mask, (h >> 32) & mask
+            bits[a >> 3] |= 1 << (a & 7)
+            bits[b >> 3] |= 1 << (b & 7)
+
+    def possible(self, keys: Sequence[str]) -> list[str]:
+        """The keys that may be in the mirror (all those that are, and a few others)."""
+        bits, mask = self.bits, self.mask
+        found = []
+        for key in keys:
+            h = hash(key)
+            a, b = h & mask, (h >> 32) & mask
+            if bits[a >> 3] >> (a & 7) & 1 and bits[b >> 3] >> (b & 7) & 1:
+                found.append(key)
+        return found
+
+    @property
+    def size_bytes(self) -> int:
+        """Memory the bit array takes."""
+        return len(self.bits)
+
+
+class NegativeCache:
+    """This process's filters, one per database alias, and their background rebuilds."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.filters: dict[str, KeyFilter] = {}
+        self.building: set[str] = set()
+
+    def possible_hits(self, keys: Sequence[str], using: str) -> Sequence[str]:
+        """The subset of ``keys`` the database must check (all of them when unsure)."""
+        if not conf.get_setting("SUPPRESSION_NEGATIVE_CACHE"):
+            return keys
+        token = current_generation(using)
+        current = self.filters.get(using)
+        if token is not None and current is not None and current.token == token:
+            return current.possible(keys)
+        if token is not None:
+            self.schedule_rebuild(using)
+        return keys
+
+    def schedule_rebuild(self, using: str) -> None:
+        """Build a fresh filter in a background thread (one at a time per alias)."""
+        with self.lock:
+            if using in self.building:
+                return
+            self.building.add(using)
+        thread = threading.Thread(
+            target=self.rebuild_in_thread, args=(using,), name="meisa-negative-cache", daemon=True
+        )
+        thread.start()
+
+    def rebuild_in_thread(self, using: str) -> None:
+        """Thread body: rebuild, log a failure (the DB path stays), close the connection."""
+        try:
+            self.rebuild(using)
+        except Exception:
+            logger.exception("Could not build the suppression negative cache; using the DB")
+        finally:
+            connections[using].close()
+            with self.lock:
+                self.building.discard(using)
+
+    def rebuild(self, using: str) -> KeyFilter | None:
+        """Read the token, then every key, in one transaction; install the filter.
+
+        The token is read first, so the keys read after it include every write that
+        committed before it; a later write changes the token and retires the filter.
+        """
+        with transaction.atomic(using=using):
+            token = current_generation(using)
+            if token is None:
+                return None
+            rows = SuppressedEmail.objects.using(using).order_by()  # no sort: any order
+            built = KeyFilter(token, rows.count())
+            built.add_all(rows.values_list("email", flat=True).iterator(chunk_size=20000))
+        self.filters[using] = built
+        return built
+
+    def clear(self) -> None:
+        """Forget every filter (tests; a process that wants its memory back)."""
+        self.filters.clear()
+
+
+cache = NegativeCache()

@@ -1,0 +1,139 @@
+"""The negative cache: never a false "not suppressed", whatever wrote the mirror, wherever."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection, transaction
+
+from django_meisa.models import SuppressedEmail, SuppressionGeneration
+from django_meisa.suppression import negative_cache
+from django_meisa.suppression.negative_cache import KeyFilter, bump_generation, current_generation
+
+
+@pytest.fixture
+def cache(settings):
+    """The process's cache, enabled and empty before and after the test."""
+    settings.MEISA = {**settings.MEISA, "SUPPRESSION_NEGATIVE_CACHE": True}
+    negative_cache.cache.clear()
+    yield negative_cache.cache
+    negative_cache.cache.clear()
+
+
+def test_the_filter_has_no_false_negatives_and_few_false_positives():
+    keys = [f"user{i}@example.com" for i in range(100_000)]
+    built = KeyFilter(token=1, expected=len(keys))
+    built.add_all(keys)
+    assert built.possible(keys) == keys
+    others = [f"other{i}@example.org" for i in range(100_000)]
+    assert len(built.possible(others)) < 1_000  # under 1% (about 0.4% expected)
+    assert built.size_bytes <= 4 * len(keys) * 2  # 32 bits a key, rounded up to 2**n
+
+
+@pytest.mark.django_db
+def test_bump_creates_then_replaces_a_random_token():
+    assert current_generation("default") is None
+    bump_generation("default")
+    first = current_generation("default")
+    bump_generation("default")
+    assert current_generation("default") not in (None, first)
+    assert SuppressionGeneration.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_write_takes_its_bump_with_it():
+    bump_generation("default")
+    before = current_generation("default")
+    with transaction.atomic():
+        bump_generation("default")
+        transaction.set_rollback(True)
+    assert current_generation("default") == before
+
+
+@pytest.mark.django_db
+def test_without_a_token_every_key_goes_to_the_database(cache):
+    SuppressedEmail.objects.create(email="gone@example.com")
+    cache.rebuild("default")  # no token: nothing to build under
+    assert cache.possible_hits(["a@example.com"], "default") == ["a@example.com"]
+
+
+@pytest.mark.django_db
+def test_a_current_filter_sends_only_possible_hits_to_the_database(cache):
+    SuppressedEmail.objects.create(email="gone@example.com")
+    bump_generation("default")
+    cache.rebuild("default")
+    keys = [f"fine{i}@example.com" for i in range(2000)] + ["gone@example.com"]
+    assert "gone@example.com" in cache.possible_hits(keys, "default")
+    assert len(cache.possible_hits(keys, "default")) < 30
+
+
+@pytest.mark.django_db
+def test_a_write_with_its_bump_retires_the_filter_at_once(cache):
+    bump_generation("default")
+    cache.rebuild("default")
+    assert cache.possible_hits(["new@example.com"], "default") == []
+    SuppressedEmail.objects.create(email="new@example.com")
+    bump_generation("default")
+    # Stale: every key is checked in the database (and a rebuild starts in the background).
+    assert cache.possible_hits(["new@example.com"], "default") == ["new@example.com"]
+
+
+@pytest.mark.django_db
+def test_a_stale_filter_is_rebuilt_in_the_background(cache):
+    SuppressedEmail.objects.create(email="gone@example.com")
+    bump_generation("default")
+    cache.rebuild("default")
+    SuppressedEmail.objects.create(email="later@example.com")
+    bump_generation("default")
+    token = current_generation("default")
+    assert cache.possible_hits(["x@example.com"], "default") == ["x@example.com"]
+    cache.rebuild("default")  # what the background thread does (this test's transaction)
+    assert cache.filters["default"].token == token
+    assert cache.possible_hits(["later@example.com"], "default") == ["later@example.com"]
+
+
+@pytest.mark.django_db
+def test_the_setting_turns_the_cache_off(cache, settings):
+    settings.MEISA = {**settings.MEISA, "SUPPRESSION_NEGATIVE_CACHE": False}
+    bump_generation("default")
+    cache.rebuild("default")
+    assert cache.possible_hits(["a@example.com"], "default") == ["a@example.com"]
+
+
+WRITER = """
+import json, os, sys
+import django
+import tests.settings
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+tests.settings.DATABASES["default"].update(json.loads(sys.argv[2]))
+django.setup()
+from django.db import transaction
+from django_meisa.models import SuppressedEmail
+from django_meisa.suppression.negative_cache import bump_generation
+with transaction.atomic():
+    SuppressedEmail.objects.create(email=sys.argv[1])
+    bump_generation("default")
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_in_another_process_is_seen_by_the_next_send_here(cache, tmp_path):
+    if "memory" in str(connection.settings_dict["NAME"]):
+        pytest.skip("needs a database two processes share (a file or a server)")
+    bump_generation("default")
+    cache.rebuild("default")
+    assert cache.possible_hits(["other@example.com"], "default") == []
+    database = {k: connection.settings_dict[k] for k in ("ENGINE", "NAME", "USER", "HOST", "PORT")}
+    argv = [sys.executable, "-c", WRITER, "other@example.com", json.dumps(database)]
+    subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert cache.possible_hits(["other@example.com"], "default") == ["other@example.com"]
+    deadline = time.monotonic() + 10
+    while "default" in cache.building and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cache.filters["default"].token == current_generation("default")
+    assert cache.possible_hits(["other@example.com"], "default") == ["other@example.com"]
