@@ -21,6 +21,7 @@ class MeisaConfig(AppConfig):
 
         checks.register(meisa_checks.check_settings)
         checks.register(meisa_checks.check_contact_sync)
+        checks.register(meisa_checks.check_sync_scope)
         checks.register(meisa_checks.check_suppression)
         checks.register(check_backfill)
         contact_receivers.connect_receivers()

@@ -12,7 +12,8 @@ from django_meisa import conf
 from django_meisa.client import validate_base_url
 
 # Id ranges: E001-E009 settings and client, E010-E019 contact sync,
-# E020-E029 suppression and the email backend, E030-E039 backfill.
+# E020-E029 suppression and the email backend, E030-E039 backfill, E070-E079 who is
+# synced, related models and deleted users.
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -101,3 +102,10 @@ def check_contact_sync(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     from django_meisa.contacts.checks import contact_sync_messages
 
     return contact_sync_messages()
+
+
+def check_sync_scope(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check who is synced, mapper relations and deleted users (meisa.E070-E079, W070-W079)."""
+    from django_meisa.contacts.scope_checks import scope_messages
+
+    return scope_messages()

@@ -32,6 +32,22 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_ON_LOGIN": True,
     #: {"app_label.Model": "attribute.path.to.user"}: a save or delete syncs that user.
     "SYNC_TRIGGERS": {},
+    # Contact sync: who is synced, related models, deleted users (eligibility.py,
+    # relations.py, deletion.py)
+    #: None (every user), or field lookups on the user model run in SQL, e.g.
+    #: {"is_active": True, "is_staff": False, "profile__newsletter": True} (or a Q).
+    "SYNC_USERS_FILTER": None,
+    #: None, or the dotted path of a callable(user) -> bool for rules SQL can't express;
+    #: asked on top of SYNC_USERS_FILTER right before a user is mapped.
+    "SHOULD_SYNC_USER": None,
+    #: Relations (attribute paths from the user, e.g. ["profile", "profile.company"])
+    #: a custom MAPPER reads: a save or delete of their rows syncs the user. [] = none.
+    "MAPPER_RELATIONS": None,
+    #: None, or a tag (e.g. "account-deleted") added by one final upsert after a user
+    #: is deleted, for a Meisa automation to act on (Meisa has no delete endpoint).
+    "DELETED_USER_TAG": None,
+    #: True adds a deleted user's address to the local suppression list.
+    "SUPPRESS_DELETED_USERS": False,
     #: Publish retries when the broker is down; kept small so a request never stalls.
     "ENQUEUE_MAX_RETRIES": 2,
     #: Who publishes sync tasks after commit: "auto" (a background thread per process,
@@ -104,6 +120,14 @@ DEFAULTS: dict[str, Any] = {
     #: Cache alias shared by all Celery workers, for --rate across workers in --enqueue
     #: mode (e.g. a Redis cache); None limits each worker process on its own.
     "BACKFILL_RATE_LIMIT_CACHE": None,
+    # Operations: health checks for django-health-check (health.py)
+    #: The backlog check fails above this many pending syncs...
+    "HEALTH_MAX_PENDING": 1000,
+    #: ...or when the oldest pending sync is older than this many seconds.
+    "HEALTH_MAX_PENDING_AGE": 3600,
+    #: The mirror check fails when the last successful refresh is older than this many
+    #: seconds; None = 2 x SUPPRESSION_REFRESH_INTERVAL.
+    "HEALTH_MAX_MIRROR_AGE": None,
 }
 
 UNSET: Any = object()

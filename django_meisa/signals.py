@@ -26,3 +26,11 @@ contact_sync_failed = Signal()
 #: form, or the raw value for one that can't be parsed). Exceptions in receivers are
 #: logged and never stop the send.
 email_suppressed = Signal()
+
+#: Sent once a user's delete has committed (never for a rolled-back delete).
+#: ``sender``: the user model. Arguments: ``user_pk``; ``email`` (the address the user
+#: had); ``contact_id`` (the Meisa contact id last returned for the user, "" if never
+#: synced); ``external_id`` (what the mapper sent as external_id, or None). Meisa has no
+#: delete endpoint: act on it yourself (see the operations guide). Receivers run in the
+#: deleting process; an exception in one is logged and never undoes the delete.
+user_deleted = Signal()

@@ -96,6 +96,32 @@ def sync_beat_schedule(interval: float = 60.0) -> dict[str, dict[str, Any]]:
     }
 
 
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def send_deletion_upsert(self: Any, pending_id: int) -> None:
+    """Send a deleted user's final tagged upsert (``deletion.send_deletion_upsert``).
+
+    The args carry the ``PendingDeletion`` row's id only (the address stays in the row).
+    Retryable failures retry with the sync's backoff; then the sweep publishes it again.
+    """
+    from django_meisa.contacts.deletion import send_deletion_upsert as send
+    from django_meisa.retry import retry_countdown
+
+    try:
+        send(pending_id)
+    except MeisaConfigurationError as err:
+        logger.error("Meisa deletion upsert %s skipped: %s", pending_id, err)
+    except MeisaError as err:
+        if not err.retryable:
+            raise
+        try:
+            raise self.retry(
+                countdown=retry_countdown(err, self.request.retries),
+                max_retries=int(conf.get_setting("SYNC_MAX_RETRIES")),
+            )
+        except MaxRetriesExceededError:
+            logger.warning("Meisa deletion upsert %s left to the sweep", pending_id)
+
+
 # Suppression ----------------------------------------------------------------------------
 
 

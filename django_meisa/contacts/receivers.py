@@ -9,9 +9,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 
 from django_meisa import conf
+from django_meisa.contacts.deletion import user_being_deleted
+from django_meisa.contacts.relations import related_user_pks
 from django_meisa.contacts.requests import request_sync
 
 
@@ -26,6 +28,9 @@ def connect_receivers() -> None:
     user_logged_in.connect(user_logged_in_receiver, dispatch_uid="django_meisa.user_logged_in")
     post_save.connect(trigger_saved, dispatch_uid="django_meisa.trigger_saved")
     post_delete.connect(trigger_deleted, dispatch_uid="django_meisa.trigger_deleted")
+    post_save.connect(related_saved, dispatch_uid="django_meisa.related_saved")
+    pre_delete.connect(related_deleting, dispatch_uid="django_meisa.related_deleting")
+    pre_delete.connect(user_deleting, dispatch_uid="django_meisa.user_deleting")
 
 
 def user_saved(
@@ -130,3 +135,31 @@ def field_named(obj: Any, name: str) -> Any:
         return obj._meta.get_field(name)
     except Exception:
         return None
+
+
+def related_saved(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """post_save of any model: sync the users whose mapped relations reach ``instance``."""
+    if raw or isinstance(instance, get_user_model()) or not conf.get_setting("SYNC_ON_SAVE"):
+        return
+    for pk in related_user_pks(instance):
+        request_sync(pk, using=kwargs.get("using"))
+
+
+def related_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """pre_delete of any model: after the commit, sync the users ``instance`` reached.
+
+    The users are found before the delete (the links are gone after it) and synced only
+    if they still exist then: the user may be going in the same cascade.
+    """
+    if isinstance(instance, get_user_model()) or not conf.get_setting("SYNC_ON_SAVE"):
+        return
+    for pk in related_user_pks(instance):
+        transaction.on_commit(
+            partial(request_sync_if_user_exists, pk), using=kwargs.get("using"), robust=True
+        )
+
+
+def user_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """pre_delete of the user model: ``user_deleted`` (and opt-ins) once the delete commits."""
+    if isinstance(instance, get_user_model()):
+        user_being_deleted(instance, using=kwargs.get("using"))

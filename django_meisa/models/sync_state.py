@@ -19,6 +19,11 @@ class MeisaSyncResult(models.TextChoices):
     UP_TO_DATE = "up_to_date"
     SKIPPED_NO_EMAIL = "skipped_no_email"
     SKIPPED_DELETED = "skipped_deleted"
+    #: ``SYNC_USERS_FILTER`` / ``SHOULD_SYNC_USER`` leave the user out: nothing sent.
+    SKIPPED_INELIGIBLE = "skipped_ineligible"
+    #: Synced, and Meisa answered with another contact id than before (kept in
+    #: ``previous_contact_id``): an email change re-keyed it, or two users share one.
+    CONTACT_CHANGED = "contact_changed"
     FAILED_RETRYABLE = "failed_retryable"
     FAILED_PERMANENT = "failed_permanent"
     BUSY = "busy"
@@ -66,6 +71,13 @@ class UserSyncState(models.Model):
         _("fingerprint of the last payload sent"), max_length=64, blank=True, db_default=""
     )
     contact_id = models.CharField(_("Meisa contact id"), max_length=64, blank=True, db_default="")
+    previous_contact_id = models.CharField(
+        _("previous Meisa contact id"),
+        max_length=64,
+        blank=True,
+        db_default="",
+        help_text=_("The id Meisa returned before the latest change of contact id."),
+    )
     meisa_status = models.CharField(_("Meisa status"), max_length=32, blank=True, db_default="")
     last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
     last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)

@@ -1,0 +1,112 @@
+"""Who is synced: ``SYNC_USERS_FILTER`` (lookups, run in SQL) and ``SHOULD_SYNC_USER`` (Python).
+
+Every path that sends a user (event sync, login, triggers, the sweep, the admin's
+"sync now", ``meisa_sync`` and the backfill) asks this module, so the rule is the same
+everywhere. A user who stops matching is simply no longer sent: Meisa has no delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+from django.utils.module_loading import import_string
+
+from django_meisa import conf
+from django_meisa.exceptions import MeisaConfigurationError, MeisaMappingError
+
+#: ``load_user_for_sync``'s reasons for not returning a user.
+DELETED = "skipped_deleted"
+INELIGIBLE = "skipped_ineligible"
+
+
+def eligible_q() -> Q | None:
+    """Return ``SYNC_USERS_FILTER`` as a ``Q`` on the user model, or None (everyone).
+
+    The setting is a dict of field lookups (``{"is_active": True, "is_staff": False}``)
+    or a ``Q``. Raises ``MeisaConfigurationError`` for anything else.
+    """
+    lookups = conf.get_setting("SYNC_USERS_FILTER")
+    if lookups is None:
+        return None
+    if isinstance(lookups, Q):
+        return lookups
+    if isinstance(lookups, dict):
+        return Q(**lookups)
+    raise MeisaConfigurationError(
+        'MEISA["SYNC_USERS_FILTER"] must be None, a dict of field lookups or a Q object, '
+        f"not {type(lookups).__name__}."
+    )
+
+
+def should_sync_callable() -> Callable[[Any], bool] | None:
+    """Return the ``SHOULD_SYNC_USER`` callable, or None. Raises on a bad dotted path."""
+    spec = conf.get_setting("SHOULD_SYNC_USER")
+    if spec is None or callable(spec):
+        return spec
+    try:
+        func = import_string(spec)
+    except (ImportError, TypeError, ValueError) as err:
+        raise MeisaConfigurationError(
+            f'MEISA["SHOULD_SYNC_USER"] ({spec!r}) cannot be imported: {type(err).__name__}.'
+        ) from err
+    if not callable(func):
+        raise MeisaConfigurationError(f'MEISA["SHOULD_SYNC_USER"] ({spec!r}) is not callable.')
+    return func
+
+
+def eligible_users(queryset: QuerySet[Any] | None = None) -> QuerySet[Any]:
+    """Return ``queryset`` (default: every user) narrowed by ``SYNC_USERS_FILTER`` in SQL.
+
+    The backfill selects through this. ``SHOULD_SYNC_USER`` still has to be asked per
+    loaded user (``passes_callable``): Python can't be pushed into SQL.
+    """
+    if queryset is None:
+        queryset = get_user_model()._default_manager.all()
+    condition = eligible_q()
+    if condition is None:
+        return queryset
+    # A semi-join, so a lookup across a to-many relation never repeats a user.
+    matching = get_user_model()._default_manager.filter(condition).values("pk")
+    return queryset.filter(pk__in=matching)
+
+
+def passes_callable(user: Any) -> bool:
+    """True when ``SHOULD_SYNC_USER`` is unset or returns a truthy value for ``user``."""
+    func = should_sync_callable()
+    if func is None:
+        return True
+    try:
+        return bool(func(user))
+    except Exception as err:
+        # Only the type: the text may hold the user's data. Recorded as a mapping failure.
+        raise MeisaMappingError(f'MEISA["SHOULD_SYNC_USER"] raised {type(err).__name__}') from err
+
+
+def is_eligible(user: Any) -> bool:
+    """True when ``user`` (an instance) matches both settings; one query when a filter is set.
+
+    For a user already loaded through ``eligible_users`` use ``passes_callable``.
+    """
+    condition = eligible_q()
+    if condition is not None and not eligible_users().filter(pk=user.pk).exists():
+        return False
+    return passes_callable(user)
+
+
+def load_user_for_sync(pk: Any) -> tuple[Any, str | None]:
+    """Load user ``pk`` for a sync: ``(user, None)``, or ``(None, reason)``.
+
+    ``reason`` is ``"skipped_deleted"`` or ``"skipped_ineligible"``. Costs the same one
+    query as a plain fetch for an eligible user (the filter rides along); a second
+    query tells a deleted user from a filtered-out one only when none came back.
+    """
+    manager = get_user_model()._default_manager
+    user = eligible_users(manager.filter(pk=pk)).first()
+    if user is None:
+        return None, (INELIGIBLE if manager.filter(pk=pk).exists() else DELETED)
+    if not passes_callable(user):
+        return None, INELIGIBLE
+    return user, None

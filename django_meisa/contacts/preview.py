@@ -1,0 +1,87 @@
+"""What the next upsert of a user would send: the exact JSON, or why nothing would be sent."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django_meisa.contacts.eligibility import is_eligible
+from django_meisa.contacts.mapping import build_contact_payload
+from django_meisa.exceptions import MeisaError, MeisaNoEmailError, MeisaPayloadError
+from django_meisa.models import UserSyncState
+
+#: Finds the setting entry a mapping error names: MEISA["CUSTOM_FIELDS"]["plan"].
+_ENTRY = re.compile(r'MEISA\["(?P<setting>[A-Z_]+)"\](?:\[["\'](?P<key>[^"\']+)["\']\])?')
+
+
+@dataclass(frozen=True)
+class MeisaPreview:
+    """The outcome of ``preview_contact``: a payload, or a reason and an error.
+
+    ``payload`` is the body the next upsert would POST, ``source`` included.
+    ``eligible`` is False when ``SYNC_USERS_FILTER``/``SHOULD_SYNC_USER`` leave the
+    user out (the payload is still shown). ``error`` is the mapping error's message and
+    ``field`` the setting entry or payload field it names.
+    """
+
+    user_pk: Any
+    payload: dict[str, Any] | None = None
+    eligible: bool = True
+    error: str = ""
+    field: str = ""
+    #: What the site's own code raised, for staff debugging it (may hold user data,
+    #: so it is shown to staff and operators only, never logged or stored).
+    detail: str = ""
+
+    @property
+    def json(self) -> str:
+        """The payload as indented JSON, exactly the values that would be sent."""
+        return json.dumps(self.payload, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def preview_contact(user: Any) -> MeisaPreview:
+    """Return what the next sync of ``user`` (an instance) would send; sends nothing.
+
+    Called by ``meisa_sync --preview``, the admin's preview page and the backfill's dry
+    run. Never raises a ``MeisaError``: a failing mapper becomes ``error`` and ``field``.
+    """
+    eligible = is_eligible(user)
+    try:
+        payload = build_contact_payload(user)
+    except MeisaNoEmailError as err:
+        return MeisaPreview(user.pk, eligible=eligible, error=str(err), field="email")
+    except MeisaError as err:
+        return MeisaPreview(
+            user.pk, eligible=eligible, error=str(err), field=failing_field(err), detail=cause(err)
+        )
+    return MeisaPreview(user.pk, {**payload, "source": next_source(user.pk)}, eligible)
+
+
+def next_source(user_pk: Any) -> str:
+    """The ``source`` the worker would send: "signup" for a new user's first sync, else "api"."""
+    state = UserSyncState.objects.filter(user_id=user_pk).only("signup_pending").first()
+    return "signup" if state is not None and state.signup_pending else "api"
+
+
+def cause(err: BaseException) -> str:
+    """Return "Type: message" of what ``err`` was raised from, or ""."""
+    origin = err.__cause__
+    if origin is None or isinstance(origin, MeisaError):
+        return ""
+    return f"{type(origin).__name__}: {origin}"[:500]
+
+
+def failing_field(err: BaseException) -> str:
+    """Return the field or setting entry ``err`` is about ("CUSTOM_FIELDS.plan"), or ""."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, MeisaPayloadError):
+            return cause.field
+        cause = cause.__cause__
+    match = _ENTRY.search(str(err))
+    if match is None:
+        return ""
+    key = match.group("key")
+    return f"{match.group('setting')}.{key}" if key else match.group("setting")
