@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_meisa", "0001_initial"),
+        ("django_meisa", "0002_suppression_generation"),
     ]
 
     operations = [
