@@ -76,6 +76,11 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_AFTER": 300,
     #: Rows the sweep re-enqueues per run.
     "SWEEP_BATCH_SIZE": 500,
+    #: Sweep cycles a sync may keep failing retryably (5xx, timeouts, malformed replies)
+    #: before it is marked failed like a 4xx: admin, contact_sync_failed
+    #: (retryable=False), retried when the user changes. A cycle is one task run of
+    #: SYNC_MAX_RETRIES + 1 failed attempts. None = retry forever.
+    "SYNC_GIVE_UP_AFTER_SWEEPS": 12,
     # Suppression: the local mirror of Meisa's list (suppression/, tasks.py)
     #: Seconds between refreshes; the beat entry reads it, the admin flags a stale mirror.
     "SUPPRESSION_REFRESH_INTERVAL": 900,

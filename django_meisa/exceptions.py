@@ -122,6 +122,12 @@ class MeisaResponseError(MeisaAPIError):
     retryable = True
 
 
+class MeisaRetriesExhaustedError(MeisaError):
+    """A contact sync kept failing retryably (5xx, timeouts, malformed bodies) for
+    ``MEISA["SYNC_GIVE_UP_AFTER_SWEEPS"]`` sweep cycles and is now marked failed, until
+    the user changes again. Its message carries the last error's text. Not retryable."""
+
+
 class MeisaStaleListError(MeisaError):
     """Meisa's list has an ``as_of`` older than the one already applied; not applied.
 

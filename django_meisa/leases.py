@@ -1,29 +1,32 @@
-"""A per-user sync lease on the UserSyncState row: one worker syncs a user at a time.
+"""The one lease: a conditional UPDATE of an ``..._until`` column, for any rows of any table.
 
-The lease is a compare-and-set ``UPDATE`` that works on every database and across
-hosts, and holds no transaction open while the worker talks to Meisa. Its timeout is
-longer than one HTTP exchange, so a killed worker's lease simply expires.
+Used for a user's sync (``UserSyncState.lease_until``/``lease_token``), a backfill
+chunk's users (the same columns, one token for the chunk), a backfill chunk's claim
+(``BackfillChunk.claimed_until``) and the suppression refresh
+(``SuppressionRefreshState.lease_until``/``lease_owner``). Taking it is one
+``UPDATE ... WHERE until IS NULL OR until < now``: atomic on every database and across
+hosts, with no transaction held open while the holder talks to Meisa. A crashed
+holder's lease simply expires.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from django_meisa import conf
-from django_meisa.models import UserSyncState
 
 #: Seconds added to the HTTP timeouts for the mapper, the database and clock skew.
 LEASE_MARGIN = 30.0
 
 
 def lease_seconds() -> float:
-    """Return ``MEISA["SYNC_LEASE_TIMEOUT"]``, or connect + read timeout + a margin."""
+    """Return a user's sync lease: ``SYNC_LEASE_TIMEOUT``, or the timeouts + a margin."""
     value = conf.get_setting("SYNC_LEASE_TIMEOUT")
     if value:
         return float(value)
@@ -31,49 +34,54 @@ def lease_seconds() -> float:
     return connect + read + LEASE_MARGIN
 
 
+def new_token() -> str:
+    """Return a fresh lease token (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
 @dataclass
-class MeisaSyncLease:
-    """A held lease: writes made under it are guarded by ``token``."""
+class Lease:
+    """A lease on the rows of ``rows`` for ``seconds``, marked with ``token``.
 
-    user_pk: Any
-    token: str
+    ``token_field`` None leases by the ``until`` column alone (a chunk claim, whose
+    queryset already says which state may hold it), and releases whatever holds
+    ``rows`` (a resumed backfill taking back a dead run's leases).
+    """
 
-    def rows(self) -> Any:
-        """Return the state row as a queryset, only while this lease still holds it."""
-        return UserSyncState.objects.filter(user_id=self.user_pk, lease_token=self.token)
+    rows: QuerySet[Any]
+    seconds: float
+    until_field: str = "lease_until"
+    token_field: str | None = "lease_token"  # noqa: S105 (a column name)
+    token: str = field(default_factory=new_token)
+
+    def take(self, rows: QuerySet[Any] | None = None) -> int:
+        """Lease the free rows of ``rows`` (default: all); return how many were taken."""
+        now = timezone.now()
+        free = Q(**{f"{self.until_field}__isnull": True}) | Q(**{f"{self.until_field}__lt": now})
+        values: dict[str, Any] = {self.until_field: now + dt.timedelta(seconds=self.seconds)}
+        if self.token_field:
+            values[self.token_field] = self.token
+        return (self.rows if rows is None else rows).filter(free).update(**values)
+
+    def held(self) -> QuerySet[Any]:
+        """The rows this lease still holds (none once another holder took them over)."""
+        if self.token_field is None:
+            return self.rows
+        return self.rows.filter(**{self.token_field: self.token})
 
     def renew(self) -> bool:
-        """Extend the lease before a slow step; False when it expired and was taken."""
-        until = timezone.now() + dt.timedelta(seconds=lease_seconds())
-        return bool(self.rows().update(lease_until=until))
+        """Extend the lease before a slow step; False when nothing is held any more."""
+        until = timezone.now() + dt.timedelta(seconds=self.seconds)
+        return bool(self.held().update(**{self.until_field: until}))
 
-    def release(self) -> None:
-        """Give the lease up (a no-op when another worker has taken it since)."""
-        self.rows().update(lease_until=None, lease_token="")
+    def release(self) -> int:
+        """Give the lease up; return how many rows (none when another holder took them)."""
+        values: dict[str, Any] = {self.until_field: None}
+        if self.token_field:
+            values[self.token_field] = ""
+        return self.held().update(**values)
 
-
-def ensure_state_row(user_pk: Any) -> None:
-    """Create the user's state row if missing. The caller checked that the user exists."""
-    UserSyncState.objects.get_or_create(user_id=user_pk)
-
-
-def acquire_lease(user_pk: Any) -> MeisaSyncLease | None:
-    """Take the user's lease, or return None while another worker holds it."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    taken = (
-        UserSyncState.objects.filter(user_id=user_pk)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + dt.timedelta(seconds=lease_seconds()), lease_token=token)
-    )
-    return MeisaSyncLease(user_pk, token) if taken else None
-
-
-def lease_remaining(user_pk: Any) -> float:
-    """Return the seconds until the current holder's lease expires (0 when free)."""
-    until = (
-        UserSyncState.objects.filter(user_id=user_pk).values_list("lease_until", flat=True).first()
-    )
-    if until is None:
-        return 0.0
-    return max(0.0, (until - timezone.now()).total_seconds())
+    def remaining(self) -> float:
+        """Seconds until the current holder's lease expires (0 when free): the busy wait."""
+        until = self.rows.values_list(self.until_field, flat=True).first()
+        return max(0.0, (until - timezone.now()).total_seconds()) if until else 0.0

@@ -1,36 +1,80 @@
-"""How long a sync task waits before its next attempt: backoff, jitter and Retry-After."""
+"""The one retry policy: exponential backoff with equal jitter, Retry-After, a held lease.
+
+The sync task (per retry) and the backfill (per user, in its sender threads) both use
+``MeisaRetryPolicy``. Its backoff is driven by ``MEISA["SYNC_RETRY_BACKOFF"]``,
+``MEISA["SYNC_RETRY_BACKOFF_MAX"]`` and ``MEISA["SYNC_RETRY_AFTER_MAX"]``, read when a
+delay is computed, unless a caller passes its own values.
+"""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from django_meisa import conf
 from django_meisa.exceptions import MeisaRateLimitError
 
 
-def retry_countdown(err: Exception, retries: int) -> float:
-    """Return the seconds to wait before retry number ``retries + 1`` after ``err``.
+@dataclass(frozen=True)
+class MeisaRetryPolicy:
+    """How long to wait before trying a failed upsert again, and how often.
 
-    Exponential (``SYNC_RETRY_BACKOFF * 2**retries``, capped at
-    ``SYNC_RETRY_BACKOFF_MAX``) with "equal jitter" (a random half on top of a fixed
-    half), so a burst of failures does not come back in step. A 429's ``Retry-After``
-    is honoured as a minimum, capped at ``SYNC_RETRY_AFTER_MAX``.
+    ``retries`` bounds attempts after a 5xx, timeout, connection error or malformed
+    body (the backfill's per-user bound; the sync task uses ``SYNC_MAX_RETRIES``).
+    Backoff is exponential, ``backoff * 2**n`` capped at ``backoff_max``, with *equal
+    jitter*: a fixed half plus a random half, so a burst of failures does not come back
+    in step. A 429's ``Retry-After`` (capped at ``retry_after_max``) is a minimum wait;
+    the backfill pauses every sender for it, up to ``rate_limit_waits`` times per user.
+    ``None`` reads the matching ``SYNC_RETRY_*`` setting.
     """
-    base = float(conf.get_setting("SYNC_RETRY_BACKOFF"))
-    ceiling = float(conf.get_setting("SYNC_RETRY_BACKOFF_MAX"))
-    delay = min(ceiling, base * (2 ** min(retries, 30)))
-    delay = delay / 2 + random.uniform(0, delay / 2)
-    if isinstance(err, MeisaRateLimitError) and err.retry_after is not None:
-        wait = min(err.retry_after, float(conf.get_setting("SYNC_RETRY_AFTER_MAX")))
-        delay = max(delay, wait)
-    return delay
+
+    retries: int = 5
+    backoff: float | None = None
+    backoff_max: float | None = None
+    retry_after_max: float | None = None
+    rate_limit_waits: int = 1000
+
+    @property
+    def base(self) -> float:
+        """The first backoff in seconds (``backoff`` or ``SYNC_RETRY_BACKOFF``)."""
+        return _or_setting(self.backoff, "SYNC_RETRY_BACKOFF")
+
+    def backoff_for(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based), equal jitter."""
+        ceiling = _or_setting(self.backoff_max, "SYNC_RETRY_BACKOFF_MAX")
+        delay = min(ceiling, self.base * (2 ** min(max(attempt - 1, 0), 30)))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    def pause_for(self, err: MeisaRateLimitError) -> float:
+        """Seconds to pause after the 429 ``err``: its Retry-After (else ``base``), capped."""
+        hint = err.retry_after if err.retry_after is not None else self.base
+        return min(max(hint, 0.0), _or_setting(self.retry_after_max, "SYNC_RETRY_AFTER_MAX"))
+
+    def countdown(self, err: Exception, retries: int) -> float:
+        """Seconds before retry number ``retries + 1`` after ``err``: the backoff, or a
+        429's Retry-After when that is longer."""
+        delay = self.backoff_for(retries + 1)
+        if isinstance(err, MeisaRateLimitError) and err.retry_after is not None:
+            delay = max(delay, self.pause_for(err))
+        return delay
+
+
+def _or_setting(value: float | None, name: str) -> float:
+    return float(conf.get_setting(name)) if value is None else float(value)
+
+
+def retry_countdown(err: Exception, retries: int) -> float:
+    """Return the seconds the sync task waits before retry number ``retries + 1``."""
+    return MeisaRetryPolicy().countdown(err, retries)
 
 
 def busy_countdown(lease_left: float | None) -> float:
-    """Return the wait before retrying a sync that found the user's lease held.
+    """Return the wait before retrying work that found its lease held ("busy").
 
-    The holder looks for newer changes when it releases, so this retry only matters if
-    the holder died: wait about until its lease expires, capped at the backoff maximum.
+    The one rule for a held lease, used by the sync task and the backfill chunk task:
+    the holder finishes the work (the sync holder looks for newer changes when it
+    releases), so a retry only matters if the holder died. Wait about until its lease
+    expires, at least 1 s, capped at ``SYNC_RETRY_BACKOFF_MAX``, plus up to 1 s of jitter.
     """
     ceiling = float(conf.get_setting("SYNC_RETRY_BACKOFF_MAX"))
     return min(ceiling, max(1.0, lease_left or 0.0)) + random.uniform(0, 1)

@@ -10,12 +10,13 @@ from celery.exceptions import MaxRetriesExceededError
 from django.db import InterfaceError, OperationalError
 
 from django_meisa import conf
-from django_meisa.backfill.worker import BUSY, claim_remaining, run_chunk
+from django_meisa.backfill.checkpoint import claim_remaining
+from django_meisa.backfill.worker import BUSY, run_chunk
+from django_meisa.contacts import announce
 from django_meisa.contacts.sweep import sweep_pending_syncs as sweep
-from django_meisa.contacts.worker import send_robust, sync_contact_now
+from django_meisa.contacts.worker import sync_contact_now
 from django_meisa.exceptions import MeisaConfigurationError, MeisaError
 from django_meisa.retry import busy_countdown, retry_countdown
-from django_meisa.signals import contact_sync_failed
 from django_meisa.suppression import refresh_suppressions
 
 logger = logging.getLogger("django_meisa.tasks")
@@ -72,7 +73,7 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
             type(err).__name__ if err else "lease held",
         )
         if isinstance(err, MeisaError):
-            send_robust(contact_sync_failed, user_pk=user_pk, error=err, retryable=True)
+            announce.failed_for_now(user_pk, err)
 
 
 @shared_task(ignore_result=True)
@@ -166,5 +167,5 @@ def backfill_chunk(self: Any, run_id: int, chunk_id: int) -> str:
     """
     outcome = run_chunk(run_id, chunk_id)
     if outcome == BUSY:
-        raise self.retry(countdown=claim_remaining(chunk_id) + 1, max_retries=3)
+        raise self.retry(countdown=busy_countdown(claim_remaining(chunk_id)), max_retries=3)
     return outcome

@@ -54,3 +54,13 @@ def make_user(username: str = "ada", email: str | None = None, **extra: Any) -> 
     return get_user_model().objects.create_user(
         username=username, email=email, password="pw-12345", **extra
     )
+
+
+def acquire_lease(user_pk: Any) -> Any:
+    """Take the user's sync lease as another worker would; None when it is held."""
+    from django_meisa.contacts.state import ensure_rows, state_alias, sync_lease
+
+    alias = state_alias()
+    ensure_rows(alias, [user_pk])
+    lease = sync_lease(alias, [user_pk])
+    return lease if lease.take() else None

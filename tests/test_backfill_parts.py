@@ -11,8 +11,8 @@ from unittest import mock
 import pytest
 from django.test import override_settings
 
-from django_meisa.backfill.progress import MeisaBackfillProgress, format_duration
-from django_meisa.backfill.ratelimit import MeisaCacheRateLimiter, MeisaTokenBucket
+from django_meisa.backfill.progress import BackfillProgress, format_duration
+from django_meisa.backfill.ratelimit import CacheRateLimiter, TokenBucket
 from django_meisa.backfill.report import (
     MeisaBackfillCounts,
     MeisaBackfillResult,
@@ -48,7 +48,7 @@ NO_WAIT = MeisaRetryPolicy(retries=2, backoff=0.0)
 
 
 def test_token_bucket_caps_the_rate_across_threads():
-    bucket = MeisaTokenBucket(50, burst=1)
+    bucket = TokenBucket(50, burst=1)
     taken = []
 
     def take():
@@ -68,7 +68,7 @@ def test_token_bucket_caps_the_rate_across_threads():
 
 
 def test_token_bucket_without_rate_never_waits():
-    bucket = MeisaTokenBucket(None)
+    bucket = TokenBucket(None)
     started = time.monotonic()
     for _ in range(1000):
         assert bucket.acquire()
@@ -76,7 +76,7 @@ def test_token_bucket_without_rate_never_waits():
 
 
 def test_a_pause_holds_back_every_caller():
-    bucket = MeisaTokenBucket(None)
+    bucket = TokenBucket(None)
     bucket.pause(0.3)
     started = time.monotonic()
     bucket.acquire()
@@ -84,7 +84,7 @@ def test_a_pause_holds_back_every_caller():
 
 
 def test_acquire_gives_up_when_stopped():
-    bucket = MeisaTokenBucket(None)
+    bucket = TokenBucket(None)
     bucket.pause(30)
     stop = threading.Event()
     threading.Timer(0.1, stop.set).start()
@@ -93,8 +93,8 @@ def test_acquire_gives_up_when_stopped():
 
 @override_settings(CACHES=LOCMEM)
 def test_cache_rate_limiter_shares_one_window_between_instances():
-    first = MeisaCacheRateLimiter(5, key="meisa:test:shared")
-    second = MeisaCacheRateLimiter(5, key="meisa:test:shared")
+    first = CacheRateLimiter(5, key="meisa:test:shared")
+    second = CacheRateLimiter(5, key="meisa:test:shared")
     # Start at the beginning of a second, so the window does not roll over mid-test.
     time.sleep(1 - (time.time() % 1))
     started = time.monotonic()
@@ -106,15 +106,15 @@ def test_cache_rate_limiter_shares_one_window_between_instances():
 
 @override_settings(CACHES=LOCMEM)
 def test_cache_rate_limiter_shares_a_429_pause():
-    MeisaCacheRateLimiter(None, key="meisa:test:pause").pause(0.4)
+    CacheRateLimiter(None, key="meisa:test:pause").pause(0.4)
     started = time.monotonic()
-    MeisaCacheRateLimiter(None, key="meisa:test:pause").acquire()
+    CacheRateLimiter(None, key="meisa:test:pause").acquire()
     assert time.monotonic() - started >= 0.3
 
 
 def test_send_retries_5xx_then_succeeds():
     client = ScriptedClient(MeisaServerError("down", status_code=503))
-    result = send_upsert(client, {"email": "a@b.c"}, limiter=MeisaTokenBucket(), policy=NO_WAIT)
+    result = send_upsert(client, {"email": "a@b.c"}, limiter=TokenBucket(), policy=NO_WAIT)
     assert result.contact is not None
     assert client.calls == 2
 
@@ -122,7 +122,7 @@ def test_send_retries_5xx_then_succeeds():
 def test_send_gives_up_after_the_retries():
     errors = [MeisaServerError("down", status_code=500) for _ in range(5)]
     client = ScriptedClient(*errors)
-    result = send_upsert(client, {"email": "a@b.c"}, limiter=MeisaTokenBucket(), policy=NO_WAIT)
+    result = send_upsert(client, {"email": "a@b.c"}, limiter=TokenBucket(), policy=NO_WAIT)
     assert result.contact is None
     assert client.calls == 3
     assert "MeisaServerError" in result.error
@@ -132,7 +132,7 @@ def test_send_gives_up_after_the_retries():
 
 def test_send_fails_a_4xx_at_once_with_the_reason():
     client = ScriptedClient(MeisaRequestError("Meisa POST returned HTTP 422", status_code=422))
-    result = send_upsert(client, {"email": "a@b.c"}, limiter=MeisaTokenBucket(), policy=NO_WAIT)
+    result = send_upsert(client, {"email": "a@b.c"}, limiter=TokenBucket(), policy=NO_WAIT)
     assert client.calls == 1
     assert "422" in result.error
 
@@ -140,7 +140,7 @@ def test_send_fails_a_4xx_at_once_with_the_reason():
 def test_send_waits_out_429s_without_counting_them_as_failures():
     errors = [MeisaRateLimitError("slow down", retry_after=0.0) for _ in range(6)]
     client = ScriptedClient(*errors)
-    bucket = MeisaTokenBucket()
+    bucket = TokenBucket()
     with mock.patch.object(bucket, "pause", wraps=bucket.pause) as pause:
         result = send_upsert(client, {"email": "a@b.c"}, limiter=bucket, policy=NO_WAIT)
     assert result.contact is not None
@@ -150,7 +150,7 @@ def test_send_waits_out_429s_without_counting_them_as_failures():
 def test_a_429s_retry_after_is_capped():
     policy = MeisaRetryPolicy(retry_after_max=60)
     assert policy.pause_for(MeisaRateLimitError("x", retry_after=99999)) == 60
-    assert policy.pause_for(MeisaRateLimitError("x", retry_after=None)) == policy.backoff
+    assert policy.pause_for(MeisaRateLimitError("x", retry_after=None)) == policy.base
 
 
 def test_backoff_grows_and_is_capped():
@@ -162,7 +162,7 @@ def test_backoff_grows_and_is_capped():
 
 def test_an_auth_error_is_fatal():
     client = ScriptedClient(MeisaAuthError("bad key", status_code=401))
-    result = send_upsert(client, {"email": "a@b.c"}, limiter=MeisaTokenBucket(), policy=NO_WAIT)
+    result = send_upsert(client, {"email": "a@b.c"}, limiter=TokenBucket(), policy=NO_WAIT)
     assert isinstance(result.fatal, MeisaAuthError)
     assert client.calls == 1
 
@@ -172,7 +172,7 @@ def test_no_request_starts_after_the_lease_deadline():
     result = send_upsert(
         client,
         {"email": "a@b.c"},
-        limiter=MeisaTokenBucket(),
+        limiter=TokenBucket(),
         policy=NO_WAIT,
         window=SimpleNamespace(send_deadline=time.monotonic() - 1),
     )
@@ -186,14 +186,14 @@ def test_stop_during_backoff_leaves_the_user_unsent():
     threading.Timer(0.05, stop.set).start()
     policy = MeisaRetryPolicy(retries=3, backoff=30)
     result = send_upsert(
-        client, {"email": "a@b.c"}, limiter=MeisaTokenBucket(), policy=policy, stop=stop
+        client, {"email": "a@b.c"}, limiter=TokenBucket(), policy=policy, stop=stop
     )
     assert result.not_sent
 
 
 def test_plain_progress_lines_off_a_tty():
     stream = io.StringIO()
-    progress = MeisaBackfillProgress(stream, total=200, done_before=50, interval=0, tty=False)
+    progress = BackfillProgress(stream, total=200, done_before=50, interval=0, tty=False)
     progress.update(MeisaBackfillCounts(synced=40, failed=10))
     line = stream.getvalue()
     assert line.startswith("meisa_backfill: 100/200  50%")
@@ -204,7 +204,7 @@ def test_plain_progress_lines_off_a_tty():
 
 def test_a_redrawn_bar_on_a_tty():
     stream = io.StringIO()
-    progress = MeisaBackfillProgress(stream, total=100, tty=True)
+    progress = BackfillProgress(stream, total=100, tty=True)
     progress.update(MeisaBackfillCounts(synced=25), force=True)
     progress.finish()
     text = stream.getvalue()
@@ -215,7 +215,7 @@ def test_a_redrawn_bar_on_a_tty():
 
 def test_verbosity_zero_shows_no_progress():
     stream = io.StringIO()
-    MeisaBackfillProgress(stream, total=1, verbosity=0, tty=False).update(
+    BackfillProgress(stream, total=1, verbosity=0, tty=False).update(
         MeisaBackfillCounts(synced=1), force=True
     )
     assert stream.getvalue() == ""
@@ -223,7 +223,7 @@ def test_verbosity_zero_shows_no_progress():
 
 def test_progress_lines_are_throttled():
     stream = io.StringIO()
-    progress = MeisaBackfillProgress(stream, total=10, interval=60, tty=False)
+    progress = BackfillProgress(stream, total=10, interval=60, tty=False)
     for done in range(10):
         progress.update(MeisaBackfillCounts(synced=done))
     assert stream.getvalue().count("\n") == 1
@@ -263,11 +263,11 @@ def test_counts_add_up(value):
 
 
 def test_the_backfill_client_reads_the_environment_once(monkeypatch, settings):
-    from django_meisa.backfill.client import MeisaBackfillClient
+    from django_meisa.backfill.client import BackfillClient
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
-    session = MeisaBackfillClient().session
+    session = BackfillClient().session
     assert session.trust_env is False
     assert session.proxies["https"] == "http://proxy.internal:3128"
     assert session.verify == "/etc/ssl/corp.pem"
@@ -275,9 +275,9 @@ def test_the_backfill_client_reads_the_environment_once(monkeypatch, settings):
 
 
 def test_the_backfill_session_sends_what_session_request_would(meisa_fake):
-    from django_meisa.backfill.client import MeisaBackfillClient
+    from django_meisa.backfill.client import BackfillClient
 
-    client = MeisaBackfillClient()
+    client = BackfillClient()
     for n in range(3):
         client.upsert_contact({"email": f"u{n}@example.com", "external_id": str(n)})
     assert len(client.session._templates) == 1

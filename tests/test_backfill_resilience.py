@@ -325,7 +325,7 @@ def test_a_chunk_lease_is_renewed_with_its_send_deadline(meisa_fake):
 
 
 def test_the_runner_renews_leases_of_chunks_in_flight(meisa_fake):
-    from django_meisa.backfill.state import MeisaChunkLease
+    from django_meisa.backfill.state import ChunkLease
 
     users = make_users(30)
     renewed = []
@@ -337,7 +337,7 @@ def test_the_runner_renews_leases_of_chunks_in_flight(meisa_fake):
 
     with (
         mock.patch("django_meisa.backfill.inline.RENEW_INTERVAL", 0),
-        mock.patch.object(MeisaChunkLease, "renew", lambda lease: renewed.append(lease.token)),
+        mock.patch.object(ChunkLease, "renew", lambda lease: renewed.append(lease.token)),
         mock.patch.object(meisa_fake, "handle", slow_handle),
     ):
         backfill("--chunk-size", "10", "--concurrency", "1")

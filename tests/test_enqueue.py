@@ -226,10 +226,13 @@ def test_eager_mode_runs_the_registered_task_without_importing_it(monkeypatch, s
     from tests.celery_app import app
 
     ran = []
-    monkeypatch.setattr(app.conf, "task_always_eager", True)
     task = app.tasks["django_meisa.tasks.sync_contact"]
     monkeypatch.setattr(task, "apply_async", lambda args, **options: ran.append(args))
-    publish_syncs([5])
+    app.conf.task_always_eager = True
+    try:
+        publish_syncs([5])
+    finally:
+        app.conf.task_always_eager = False
     assert ran == [(5,)]
 
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from django_meisa.contacts.decide import payload_fingerprint
 from django_meisa.contacts.mapping import build_contact_payload, classify_spec
-from django_meisa.contacts.worker import payload_fingerprint
 from django_meisa.exceptions import MeisaMappingError, MeisaNoEmailError
 from tests.sync_support import PRODUCTION_FIELDS, make_user
 from tests.testapp.models import Profile, Subscription

@@ -16,10 +16,9 @@ from django.utils import timezone
 
 from django_meisa.contacts.requests import bump_version
 from django_meisa.contacts.worker import sync_contact_now
-from django_meisa.leases import acquire_lease
 from django_meisa.models import UserSyncState
 from tests.services import require_postgres
-from tests.sync_support import make_user, settled, state_of, wait_until
+from tests.sync_support import acquire_lease, make_user, settled, state_of, wait_until
 from tests.testapp.models import Profile
 
 pytestmark = pytest.mark.usefixtures("transactional_db")

@@ -308,7 +308,7 @@ def test_a_raising_mapper_and_a_user_without_email_never_stop_the_worker(meisa_f
 
 
 def test_a_busy_task_retries_instead_of_dropping_the_change(meisa_fake):
-    from django_meisa.leases import acquire_lease
+    from tests.sync_support import acquire_lease
 
     user = make_user("held")
     wait_until(lambda: settled(user) and meisa_fake.upserts)

@@ -12,7 +12,7 @@ from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.report import MeisaBackfillCounts, MeisaBackfillResult
 from django_meisa.backfill.run import run_backfill
 from django_meisa.backfill.selection import MeisaBackfillSelection
-from django_meisa.backfill.sender import MeisaRetryPolicy
+from django_meisa.retry import MeisaRetryPolicy
 
 __all__ = [
     "MeisaBackfillCounts",

@@ -7,18 +7,18 @@ an interrupted or crashed run are exact, and ``--resume`` redoes only unfinished
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.report import OUTCOMES, MeisaBackfillCounts, MeisaBackfillResult
 from django_meisa.backfill.selection import pks_in_range, selection_chunks, to_pk
 from django_meisa.backfill.sender import describe_error
+from django_meisa.leases import Lease
 from django_meisa.models import BackfillChunk, BackfillFailure, BackfillRun
 
 
@@ -59,30 +59,34 @@ def mark_selection_done(run: BackfillRun) -> None:
     run.save(update_fields=["selection_done"])
 
 
-def claim_chunk(chunk_id: int, seconds: float) -> bool:
-    """Claim a pending chunk for ``seconds``; False when it is done or claimed by another.
+def chunk_claim(chunk_id: int, seconds: float = 0.0, **rows: Any) -> Lease:
+    """The claim on a chunk: the one lease, on ``BackfillChunk.claimed_until``.
 
     A compare-and-set ``UPDATE``, so two Celery workers given the same chunk (a resumed
-    run re-dispatches unfinished chunks) never both process it.
+    run re-dispatches unfinished chunks) never both process it. ``rows`` narrows it.
     """
-    now = timezone.now()
-    claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    rows = BackfillChunk.objects.filter(pk=chunk_id, status=BackfillChunk.Status.PENDING)
-    until = now + dt.timedelta(seconds=seconds)
-    return bool(rows.filter(claimable).update(claimed_until=until))
+    chunks = BackfillChunk.objects.filter(pk=chunk_id, **rows)
+    return Lease(chunks, seconds, until_field="claimed_until", token_field=None)
+
+
+def claim_chunk(chunk_id: int, seconds: float) -> bool:
+    """Claim a pending chunk for ``seconds``; False when it is done or claimed by another."""
+    return bool(chunk_claim(chunk_id, seconds, status=BackfillChunk.Status.PENDING).take())
 
 
 def renew_claim(chunk_id: int, seconds: float) -> None:
     """Extend the claim on a chunk still being processed (the claimer renews it)."""
-    until = timezone.now() + dt.timedelta(seconds=seconds)
-    BackfillChunk.objects.filter(pk=chunk_id, status=BackfillChunk.Status.PENDING).update(
-        claimed_until=until
-    )
+    chunk_claim(chunk_id, seconds, status=BackfillChunk.Status.PENDING).renew()
 
 
 def release_chunk(chunk_id: int) -> None:
     """Give up the claim on an unfinished chunk, so a resume can take it at once."""
-    BackfillChunk.objects.filter(pk=chunk_id).update(claimed_until=None)
+    chunk_claim(chunk_id).release()
+
+
+def claim_remaining(chunk_id: int) -> float:
+    """Seconds until another worker's claim on ``chunk_id`` expires (0 when free)."""
+    return chunk_claim(chunk_id).remaining()
 
 
 def complete_chunk(

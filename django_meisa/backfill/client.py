@@ -9,7 +9,7 @@ import requests
 from django_meisa.client import MeisaClient
 
 
-class MeisaBackfillSession(requests.Session):
+class BackfillSession(requests.Session):
     """A ``requests.Session`` for thousands of POSTs of JSON bodies to one URL.
 
     ``Session.request`` re-merges the session's headers, cookies, auth and the
@@ -42,10 +42,10 @@ class MeisaBackfillSession(requests.Session):
         return cached[1]
 
 
-class MeisaBackfillClient(MeisaClient):
+class BackfillClient(MeisaClient):
     """A ``MeisaClient`` for a sender thread that posts thousands of upserts in a row.
 
-    Its session prepares requests from a template (``MeisaBackfillSession``), and the
+    Its session prepares requests from a template (``BackfillSession``), and the
     environment ``requests`` would re-read on every request (proxy variables, the CA
     bundle variables, ``~/.netrc``) is resolved once for ``BASE_URL`` and pinned on the
     session. Only ``~/.netrc`` is no longer consulted: Meisa authenticates with
@@ -53,10 +53,10 @@ class MeisaBackfillClient(MeisaClient):
     """
 
     def create_session(self) -> requests.Session:
-        """Return a ``MeisaBackfillSession`` with the base headers and the environment's
+        """Return a ``BackfillSession`` with the base headers and the environment's
         proxies and CA bundle pinned. Called lazily by ``session``."""
         base = super().create_session()
-        session = MeisaBackfillSession()
+        session = BackfillSession()
         session.headers = base.headers
         resolved = base.merge_environment_settings(self.base_url, {}, None, None, None)
         session.proxies.update(resolved["proxies"])

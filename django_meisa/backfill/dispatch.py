@@ -7,9 +7,9 @@ import threading
 from django.utils import timezone
 
 from django_meisa.backfill import checkpoint
-from django_meisa.backfill.interrupt import meisa_graceful_stop
+from django_meisa.backfill.interrupt import graceful_stop
 from django_meisa.backfill.options import MeisaBackfillOptions
-from django_meisa.backfill.progress import MeisaBackfillProgress
+from django_meisa.backfill.progress import BackfillProgress
 from django_meisa.backfill.report import MeisaBackfillCounts, MeisaBackfillResult
 from django_meisa.models import BackfillChunk, BackfillRun
 from django_meisa.publish import BACKFILL_CHUNK, publish_task
@@ -19,7 +19,7 @@ POLL_INTERVAL = 0.5
 
 
 def dispatch_and_wait(
-    run: BackfillRun, options: MeisaBackfillOptions, progress: MeisaBackfillProgress
+    run: BackfillRun, options: MeisaBackfillOptions, progress: BackfillProgress
 ) -> MeisaBackfillResult:
     """Queue one ``backfill_chunk`` task per chunk; with ``options.wait``, follow progress.
 
@@ -28,7 +28,7 @@ def dispatch_and_wait(
     """
     stop = threading.Event()
     before = checkpoint.run_counts(run)
-    with meisa_graceful_stop(stop):
+    with graceful_stop(stop):
         try:
             for chunk, _pks in checkpoint.chunk_source(run, options):
                 if stop.is_set():
@@ -54,7 +54,7 @@ def enqueue_chunk(run_id: int, chunk_id: int) -> None:
 
 def wait_for_workers(
     run: BackfillRun,
-    progress: MeisaBackfillProgress,
+    progress: BackfillProgress,
     before: MeisaBackfillCounts,
     stop: threading.Event,
 ) -> None:
@@ -84,10 +84,7 @@ def requeue_abandoned(run: BackfillRun) -> int:
     stale = run.chunks.filter(status=BackfillChunk.Status.PENDING, claimed_until__lt=now)
     requeued = 0
     for chunk_id in list(stale.values_list("pk", flat=True)):
-        cleared = BackfillChunk.objects.filter(pk=chunk_id, claimed_until__lt=now).update(
-            claimed_until=None
-        )
-        if cleared:
+        if checkpoint.chunk_claim(chunk_id, claimed_until__lt=now).release():
             enqueue_chunk(run.pk, chunk_id)
             requeued += 1
     return requeued

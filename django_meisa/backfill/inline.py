@@ -18,10 +18,14 @@ from django_meisa.backfill.checkpoint import (
     release_chunk,
     renew_claim,
 )
-from django_meisa.backfill.chunk import MeisaBackfillContext, MeisaChunkTracker, prepare_chunk
-from django_meisa.backfill.pool import MeisaSenderPool
-from django_meisa.backfill.progress import MeisaBackfillProgress
-from django_meisa.backfill.record import FLUSH_INTERVAL
+from django_meisa.backfill.chunk import (
+    FLUSH_INTERVAL,
+    BackfillContext,
+    ChunkTracker,
+    prepare_chunk,
+)
+from django_meisa.backfill.pool import SenderPool
+from django_meisa.backfill.progress import BackfillProgress
 from django_meisa.backfill.report import MeisaBackfillCounts
 from django_meisa.backfill.state import RENEW_INTERVAL
 from django_meisa.exceptions import MeisaError
@@ -31,13 +35,13 @@ from django_meisa.models import BackfillChunk
 @dataclass
 class _Flight:
     chunk: BackfillChunk
-    tracker: MeisaChunkTracker | None = None
+    tracker: ChunkTracker | None = None
     counts: MeisaBackfillCounts = field(default_factory=MeisaBackfillCounts)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-class MeisaInlineRunner:
-    """Runs chunks through a ``MeisaSenderPool``, ``max_in_flight`` chunks at a time.
+class InlineRunner:
+    """Runs chunks through a ``SenderPool``, ``max_in_flight`` chunks at a time.
 
     Stops taking new chunks when ``pool.stop`` is set (Ctrl-C) or a fatal error (a
     bad API key) comes back; chunks in flight are recorded as far as they got and
@@ -46,10 +50,10 @@ class MeisaInlineRunner:
 
     def __init__(
         self,
-        ctx: MeisaBackfillContext,
+        ctx: BackfillContext,
         *,
-        pool: MeisaSenderPool,
-        progress: MeisaBackfillProgress,
+        pool: SenderPool,
+        progress: BackfillProgress,
         claim_seconds: float,
         max_in_flight: int = 2,
     ) -> None:
@@ -116,7 +120,7 @@ class MeisaInlineRunner:
         self.pump(timeout=0)
         self.flush(now=True)
         prepared = prepare_chunk(pks, self.ctx)
-        flight.tracker = MeisaChunkTracker(prepared, self.ctx)
+        flight.tracker = ChunkTracker(prepared, self.ctx)
         for job in prepared.jobs:
             self.pool.submit((flight.chunk.pk, job.user_pk), job.payload, prepared.lease)
         if flight.tracker.done:

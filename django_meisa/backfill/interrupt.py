@@ -11,7 +11,7 @@ from typing import Any
 
 
 @contextmanager
-def meisa_graceful_stop(stop: threading.Event) -> Iterator[threading.Event]:
+def graceful_stop(stop: threading.Event) -> Iterator[threading.Event]:
     """Within the block, SIGINT and SIGTERM set ``stop`` instead of raising.
 
     The backfill checks ``stop`` between steps, so it never dies halfway through

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django_meisa.backfill.selection import MeisaBackfillSelection
-from django_meisa.backfill.sender import MeisaRetryPolicy
+from django_meisa.retry import MeisaRetryPolicy
 
 INLINE, ENQUEUE = "inline", "enqueue"
 

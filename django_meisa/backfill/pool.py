@@ -12,11 +12,11 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from django_meisa.backfill.ratelimit import MeisaRateLimiter
+from django_meisa.backfill.ratelimit import RateLimiter
 from django_meisa.backfill.sender import (
     MeisaRetryPolicy,
-    MeisaSendWindow,
     SendResult,
+    SendWindow,
     send_upsert,
 )
 from django_meisa.client import MeisaClient
@@ -24,7 +24,7 @@ from django_meisa.client import MeisaClient
 _STOP = object()
 
 
-class MeisaSenderPool:
+class SenderPool:
     """``concurrency`` threads sending upserts; results come back through ``collect()``.
 
     ``submit()`` blocks when ``backlog`` jobs are waiting, which bounds memory. After
@@ -36,7 +36,7 @@ class MeisaSenderPool:
         self,
         concurrency: int,
         *,
-        limiter: MeisaRateLimiter,
+        limiter: RateLimiter,
         policy: MeisaRetryPolicy,
         client_factory: Callable[[], MeisaClient] = MeisaClient,
         backlog: int = 1000,
@@ -56,7 +56,7 @@ class MeisaSenderPool:
             thread.start()
 
     def submit(
-        self, key: Hashable, payload: dict[str, Any], window: MeisaSendWindow | None = None
+        self, key: Hashable, payload: dict[str, Any], window: SendWindow | None = None
     ) -> None:
         """Queue ``payload`` for sending; its result comes back under ``key``.
 
@@ -102,7 +102,7 @@ class MeisaSenderPool:
             client.close()
 
     def _send(
-        self, client: MeisaClient, payload: dict[str, Any], window: MeisaSendWindow | None
+        self, client: MeisaClient, payload: dict[str, Any], window: SendWindow | None
     ) -> SendResult:
         if self.stop.is_set():
             return SendResult(not_sent=True, error="stopped")

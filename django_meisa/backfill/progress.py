@@ -10,7 +10,7 @@ from django_meisa.backfill.report import MeisaBackfillCounts
 BAR_WIDTH = 28
 
 
-class MeisaBackfillProgress:
+class BackfillProgress:
     """Shows done / total, rate, ETA and failures while a backfill runs.
 
     On a TTY the bar is redrawn in place at most ``tty_interval`` seconds apart; when

@@ -7,7 +7,7 @@ import time
 from typing import Protocol
 
 
-class MeisaRateLimiter(Protocol):
+class RateLimiter(Protocol):
     """What a backfill sender needs from a rate limiter."""
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
@@ -27,7 +27,7 @@ def wait(seconds: float, stop: threading.Event | None) -> bool:
     return not stop.wait(seconds)
 
 
-class MeisaTokenBucket:
+class TokenBucket:
     """A thread-safe token bucket for one process, plus a shared pause.
 
     ``rate`` is requests per second across all threads (None = unlimited); ``burst``
@@ -74,7 +74,7 @@ class MeisaTokenBucket:
             return (1 - self._tokens) / self.rate
 
 
-class MeisaCacheRateLimiter:
+class CacheRateLimiter:
     """A rate limit and 429 pause shared by every worker through Django's cache.
 
     Celery's ``rate_limit`` is per worker, so N workers would send N times the rate.

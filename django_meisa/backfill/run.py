@@ -11,15 +11,15 @@ from typing import TextIO
 
 from django_meisa import conf
 from django_meisa.backfill import checkpoint
-from django_meisa.backfill.chunk import MeisaBackfillContext
-from django_meisa.backfill.client import MeisaBackfillClient
+from django_meisa.backfill.chunk import BackfillContext
+from django_meisa.backfill.client import BackfillClient
 from django_meisa.backfill.dispatch import dispatch_and_wait
-from django_meisa.backfill.inline import MeisaInlineRunner
-from django_meisa.backfill.interrupt import meisa_graceful_stop
+from django_meisa.backfill.inline import InlineRunner
+from django_meisa.backfill.interrupt import graceful_stop
 from django_meisa.backfill.options import ENQUEUE, MeisaBackfillOptions, default_mode
-from django_meisa.backfill.pool import MeisaSenderPool
-from django_meisa.backfill.progress import MeisaBackfillProgress
-from django_meisa.backfill.ratelimit import MeisaTokenBucket
+from django_meisa.backfill.pool import SenderPool
+from django_meisa.backfill.progress import BackfillProgress
+from django_meisa.backfill.ratelimit import TokenBucket
 from django_meisa.backfill.report import MeisaBackfillResult
 from django_meisa.backfill.selection import (
     count_selected,
@@ -39,7 +39,7 @@ def run_backfill(
     verbosity: int = 1,
     progress_interval: float = 10.0,
     tty: bool | None = None,
-    client_factory: Callable[[], MeisaClient] = MeisaBackfillClient,
+    client_factory: Callable[[], MeisaClient] = BackfillClient,
 ) -> MeisaBackfillResult:
     """Run (or resume) a backfill and return its result; never raises on failed users.
 
@@ -55,7 +55,7 @@ def run_backfill(
     run, options = _open_run(options)
     stream = stdout or sys.stdout
     total, done_before = _sizes(run, options)
-    progress = MeisaBackfillProgress(
+    progress = BackfillProgress(
         stream, total=total, done_before=done_before, verbosity=verbosity,
         interval=progress_interval, tty=tty,
     )  # fmt: skip
@@ -73,12 +73,12 @@ def run_backfill(
 
 def _context(
     run: BackfillRun, options: MeisaBackfillOptions, log_stream: TextIO | None
-) -> MeisaBackfillContext:
+) -> BackfillContext:
     def log(line: str) -> None:
         if log_stream is not None:
             log_stream.write(line + "\n")
 
-    return MeisaBackfillContext(
+    return BackfillContext(
         started_at=run.started_at, run_id=run.pk, force=options.force,
         dry_run=options.dry_run, exclude_suppressed=options.selection.exclude_suppressed,
         select_related=tuple(select_related_paths()),
@@ -119,20 +119,18 @@ def _sizes(run: BackfillRun, options: MeisaBackfillOptions) -> tuple[int, int]:
 def _run_inline(
     run: BackfillRun,
     options: MeisaBackfillOptions,
-    ctx: MeisaBackfillContext,
-    progress: MeisaBackfillProgress,
+    ctx: BackfillContext,
+    progress: BackfillProgress,
     client_factory: Callable[[], MeisaClient],
 ) -> MeisaBackfillResult:
     stop = threading.Event()
-    pool = MeisaSenderPool(
-        options.concurrency, limiter=MeisaTokenBucket(options.rate), policy=options.policy,
+    pool = SenderPool(
+        options.concurrency, limiter=TokenBucket(options.rate), policy=options.policy,
         client_factory=client_factory, backlog=2 * options.chunk_size + options.concurrency,
         stop=stop,
     )  # fmt: skip
-    runner = MeisaInlineRunner(
-        ctx, pool=pool, progress=progress, claim_seconds=chunk_lease_seconds()
-    )
-    with meisa_graceful_stop(stop):
+    runner = InlineRunner(ctx, pool=pool, progress=progress, claim_seconds=chunk_lease_seconds())
+    with graceful_stop(stop):
         try:
             runner.run(checkpoint.chunk_source(run, options))
         except KeyboardInterrupt:
@@ -151,7 +149,7 @@ def _run_inline(
     return result
 
 
-def _drain_quietly(runner: MeisaInlineRunner) -> None:
+def _drain_quietly(runner: InlineRunner) -> None:
     # After an unexpected error, record what can be recorded; the error itself wins.
     with contextlib.suppress(Exception):
         runner.drain()

@@ -1,14 +1,13 @@
-"""Send one backfill upsert with the backfill's retry policy: 429 waits, 5xx backs off."""
+"""Send one backfill upsert under the one retry policy (``retry.py``): 429 waits, 5xx backs off."""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from django_meisa.backfill.ratelimit import MeisaRateLimiter, wait
+from django_meisa.backfill.ratelimit import RateLimiter, wait
 from django_meisa.client import MeisaClient
 from django_meisa.exceptions import (
     MeisaAuthError,
@@ -17,43 +16,16 @@ from django_meisa.exceptions import (
     MeisaRateLimitError,
     MeisaRedirectError,
 )
+from django_meisa.retry import MeisaRetryPolicy
 
 #: Errors that will fail every user the same way: the run stops instead of failing all.
 FATAL_ERRORS = (MeisaAuthError, MeisaRedirectError, MeisaConfigurationError)
 
 
-class MeisaSendWindow(Protocol):
+class SendWindow(Protocol):
     """Until when upserts may start (a chunk's lease, renewed while it sends)."""
 
     send_deadline: float
-
-
-@dataclass(frozen=True)
-class MeisaRetryPolicy:
-    """How hard a backfill tries one user before counting it as failed.
-
-    ``retries`` bounds attempts after a 5xx, timeout, connection error or malformed
-    body, with exponential backoff (``backoff`` * 2**n, capped at ``backoff_max``, full
-    jitter). A 429 is not a failure: every sender pauses for its ``Retry-After``
-    (capped at ``retry_after_max``, ``backoff`` when absent), and the user is tried
-    again, up to ``rate_limit_waits`` times.
-    """
-
-    retries: int = 5
-    backoff: float = 0.5
-    backoff_max: float = 30.0
-    retry_after_max: float = 300.0
-    rate_limit_waits: int = 1000
-
-    def backoff_for(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based), with full jitter."""
-        ceiling = min(self.backoff_max, self.backoff * (2 ** (attempt - 1)))
-        return random.uniform(ceiling / 2, ceiling)
-
-    def pause_for(self, err: MeisaRateLimitError) -> float:
-        """Seconds every sender pauses after ``err``: Retry-After, capped."""
-        hint = err.retry_after if err.retry_after is not None else self.backoff
-        return min(max(hint, 0.0), self.retry_after_max)
 
 
 @dataclass
@@ -77,10 +49,10 @@ def send_upsert(
     client: MeisaClient,
     payload: dict[str, Any],
     *,
-    limiter: MeisaRateLimiter,
+    limiter: RateLimiter,
     policy: MeisaRetryPolicy,
     stop: threading.Event | None = None,
-    window: MeisaSendWindow | None = None,
+    window: SendWindow | None = None,
 ) -> SendResult:
     """Upsert ``payload`` under ``limiter``, retrying per ``policy``.
 

@@ -6,22 +6,20 @@ import logging
 import time
 from typing import Any
 
-from django.utils import timezone
-
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.chunk import (
-    MeisaBackfillContext,
-    MeisaChunkOutcome,
-    MeisaChunkTracker,
+    FLUSH_INTERVAL,
+    BackfillContext,
+    ChunkOutcome,
+    ChunkTracker,
     prepare_chunk,
 )
-from django_meisa.backfill.client import MeisaBackfillClient
+from django_meisa.backfill.client import BackfillClient
 from django_meisa.backfill.ratelimit import (
-    MeisaCacheRateLimiter,
-    MeisaRateLimiter,
-    MeisaTokenBucket,
+    CacheRateLimiter,
+    RateLimiter,
+    TokenBucket,
 )
-from django_meisa.backfill.record import FLUSH_INTERVAL
 from django_meisa.backfill.report import MeisaBackfillCounts
 from django_meisa.backfill.selection import (
     MeisaBackfillSelection,
@@ -29,10 +27,11 @@ from django_meisa.backfill.selection import (
     select_related_paths,
     to_pk,
 )
-from django_meisa.backfill.sender import MeisaRetryPolicy, describe_error, send_upsert
+from django_meisa.backfill.sender import describe_error, send_upsert
 from django_meisa.backfill.state import RENEW_INTERVAL, chunk_lease_seconds
 from django_meisa.client import MeisaClient
 from django_meisa.models import BackfillChunk, BackfillRun
+from django_meisa.retry import MeisaRetryPolicy
 
 logger = logging.getLogger("django_meisa.backfill")
 
@@ -56,24 +55,16 @@ def run_chunk(run_id: int, chunk_id: int, *, client: MeisaClient | None = None) 
     if not checkpoint.claim_chunk(chunk.pk, chunk_lease_seconds()):
         return BUSY
     try:
-        return _sync_claimed(run, chunk, client or MeisaBackfillClient())
+        return _sync_claimed(run, chunk, client or BackfillClient())
     except BaseException:
         checkpoint.release_chunk(chunk.pk)
         raise
 
 
-def claim_remaining(chunk_id: int) -> float:
-    """Seconds until another worker's claim on ``chunk_id`` expires (0 when free)."""
-    until = (
-        BackfillChunk.objects.filter(pk=chunk_id).values_list("claimed_until", flat=True).first()
-    )
-    return max(0.0, (until - timezone.now()).total_seconds()) if until else 0.0
-
-
 def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -> str:
     stored = run.options
     selection = MeisaBackfillSelection.from_dict(stored["selection"])
-    ctx = MeisaBackfillContext(
+    ctx = BackfillContext(
         started_at=run.started_at, run_id=run.pk, force=bool(stored["force"]),
         dry_run=bool(stored["dry_run"]),
         exclude_suppressed=selection.exclude_suppressed,
@@ -112,13 +103,13 @@ def _finish_if_last(run: BackfillRun) -> None:
 def _sync_round(
     chunk_id: int,
     pks: list[Any],
-    ctx: MeisaBackfillContext,
+    ctx: BackfillContext,
     client: MeisaClient,
-    limiter: MeisaRateLimiter,
+    limiter: RateLimiter,
     policy: MeisaRetryPolicy,
-) -> MeisaChunkOutcome:
+) -> ChunkOutcome:
     prepared = prepare_chunk(pks, ctx)
-    tracker = MeisaChunkTracker(prepared, ctx)
+    tracker = ChunkTracker(prepared, ctx)
     flushed = renewed = time.monotonic()
     for job in prepared.jobs:
         result = send_upsert(
@@ -137,7 +128,7 @@ def _sync_round(
     return tracker.close()
 
 
-def shared_limiter(run: BackfillRun) -> MeisaRateLimiter:
+def shared_limiter(run: BackfillRun) -> RateLimiter:
     """The run's rate limiter for workers: shared through the cache when ``--rate`` is set.
 
     ``MEISA["BACKFILL_RATE_LIMIT_CACHE"]`` names the cache alias (a cache every worker
@@ -148,8 +139,8 @@ def shared_limiter(run: BackfillRun) -> MeisaRateLimiter:
     alias = conf.get_setting("BACKFILL_RATE_LIMIT_CACHE")
     rate = run.options.get("rate")
     if alias is None:
-        return MeisaTokenBucket(rate)
-    return MeisaCacheRateLimiter(rate, key=f"meisa:backfill:{run.pk}", cache_alias=alias)
+        return TokenBucket(rate)
+    return CacheRateLimiter(rate, key=f"meisa:backfill:{run.pk}", cache_alias=alias)
 
 
 def _stop_run(run: BackfillRun, error: str) -> None:

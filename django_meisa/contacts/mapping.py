@@ -226,3 +226,15 @@ def describe(spec: Any) -> str:
     module = getattr(spec, "__module__", "")
     name = getattr(spec, "__qualname__", type(spec).__name__)
     return f"{module}.{name}" if module else name
+
+
+def map_user(user: Any) -> dict[str, Any] | MeisaMappingError:
+    """Return ``build_contact_payload(user)``, or the mapping error (no email included).
+
+    For ``decide``: a user the mapper can't map is an outcome, not a crash. Other
+    errors (a ``MeisaConfigurationError``) propagate.
+    """
+    try:
+        return build_contact_payload(user)
+    except MeisaMappingError as err:
+        return err

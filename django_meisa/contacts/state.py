@@ -1,19 +1,229 @@
-"""Write sync results to UserSyncState, guarded by the lease so a stale worker writes nothing."""
+"""The one writer of UserSyncState: what each outcome writes, per row or buffered for a chunk.
+
+``success``, ``handled`` and ``failure`` say which columns an outcome sets, once.
+``write`` applies them to one row under its lease (the worker); ``ChunkWriter`` buffers
+them and writes a chunk's rows with one ``executemany`` per kind of outcome (the
+backfill), with column names and values taken from the model, never spelled out in SQL.
+Every row is guarded by its lease token, so a worker whose lease was taken writes
+nothing. Every read and write goes to ``state_alias()``, never a replica.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
+from django.contrib.auth import get_user_model
+from django.db import connections, models, router, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from django_meisa.contacts.decide import STATE_FIELDS, StateView
 from django_meisa.exceptions import MeisaAPIError, MeisaError
-from django_meisa.leases import MeisaSyncLease
+from django_meisa.leases import Lease, lease_seconds
 from django_meisa.models import MeisaSyncResult, UserSyncState
 
 logger = logging.getLogger("django_meisa.contacts.worker")
+
+
+def state_alias() -> str:
+    """The database alias of every sync read and write: the router's *write* alias.
+
+    A replica may lag: a state read there makes a pending sync look done, and a user
+    read there sends an old payload recorded as the new version.
+    """
+    return router.db_for_write(UserSyncState)
+
+
+def users(alias: str) -> Any:
+    """The user model's default manager on ``alias`` (the state's database)."""
+    return get_user_model()._default_manager.db_manager(alias)
+
+
+def sync_lease(alias: str, user_pks: Iterable[Any], seconds: float | None = None) -> Lease:
+    """The sync lease on the state rows of ``user_pks`` (one user, or a chunk's users)."""
+    rows = UserSyncState.objects.using(alias).filter(user_id__in=list(user_pks))
+    return Lease(rows, seconds if seconds is not None else lease_seconds())
+
+
+def read_states(alias: str, user_pks: Iterable[Any], *, token: str = "") -> dict[Any, StateView]:
+    """Return ``{user pk: StateView}`` for the existing rows of ``user_pks``.
+
+    ``token`` keeps only the rows that lease holds. Tuples, not model instances:
+    building a model per row doubles a backfill's per-user cost.
+    """
+    rows = UserSyncState.objects.using(alias).filter(user_id__in=list(user_pks))
+    if token:
+        rows = rows.filter(lease_token=token)
+    return {row[0]: StateView(*row) for row in rows.values_list(*STATE_FIELDS)}
+
+
+def ensure_rows(alias: str, user_pks: list[Any]) -> None:
+    """Create the state rows ``user_pks`` lack (every other column has a database default)."""
+    existing = set(
+        UserSyncState.objects.using(alias)
+        .filter(user_id__in=user_pks)
+        .values_list("user_id", flat=True)
+    )
+    missing = [pk for pk in user_pks if pk not in existing]
+    if missing:
+        UserSyncState.objects.using(alias).bulk_create(
+            [UserSyncState(user_id=pk) for pk in missing], ignore_conflicts=True
+        )
+
+
+class Clear(NamedTuple):
+    """Set the column to ``cleared`` unless a request newer than ``version`` arrived."""
+
+    cleared: Any
+    version: int
+
+
+class Add(NamedTuple):
+    """Add ``amount`` to the column."""
+
+    amount: int
+
+
+def success(version: int, fingerprint: str, contact: dict[str, Any]) -> dict[str, Any]:
+    """The columns an accepted upsert of ``version`` sets (it answers a login too)."""
+    now = timezone.now()
+    status = contact.get("status")
+    return {
+        **handled(version, MeisaSyncResult.SYNCED, now=now),
+        "signup_pending": False,
+        "payload_fingerprint": fingerprint,
+        "contact_id": str(contact.get("id", ""))[:64],
+        "meisa_status": status[:32] if isinstance(status, str) else "",
+        "last_synced_at": now,
+    }
+
+
+def handled(version: int, result: str, *, now: Any = None) -> dict[str, Any]:
+    """The columns a handled ``version`` sets: sent, unchanged, or skipped (no email)."""
+    return {
+        "synced_version": version,
+        "failed_version": None,
+        "pending_since": Clear(None, version),
+        "login_pending": Clear(False, version),
+        "last_attempt_at": now or timezone.now(),
+        "last_result": str(result),
+        "attempts": 0,
+        "last_error": "",
+        "last_error_at": None,
+    }
+
+
+def failure(version: int, error: str, *, permanent: bool) -> dict[str, Any]:
+    """The columns a failed attempt sets; a permanent one marks ``failed_version``."""
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "attempts": Add(1),
+        "last_error": error[:1000],
+        "last_error_at": now,
+        "last_attempt_at": now,
+        "last_result": str(
+            MeisaSyncResult.FAILED_PERMANENT if permanent else MeisaSyncResult.FAILED_RETRYABLE
+        ),
+    }
+    if permanent:
+        fields["failed_version"] = version
+    return fields
+
+
+def write(lease: Lease, fields: dict[str, Any]) -> bool:
+    """Write ``fields`` to the rows ``lease`` holds; False when it holds none any more."""
+    return bool(lease.held().update(**{name: _orm(name, spec) for name, spec in fields.items()}))
+
+
+def _orm(name: str, spec: Any) -> Any:
+    if isinstance(spec, Clear):
+        return Case(When(version__lte=spec.version, then=Value(spec.cleared)), default=F(name))
+    if isinstance(spec, Add):
+        return F(name) + spec.amount
+    return spec
+
+
+class ChunkWriter:
+    """Buffers a chunk's outcomes and writes them with one ``executemany`` per kind.
+
+    Plain ``UPDATE ... WHERE user = %s AND lease_token = %s`` statements cost
+    microseconds per row, where ``bulk_update``'s ``CASE WHEN`` SQL costs a millisecond.
+    """
+
+    def __init__(self, alias: str, token: str) -> None:
+        self.alias = alias
+        self.token = token
+        self._rows: dict[tuple[tuple[str, type], ...], list[tuple[Any, ...]]] = {}
+
+    @property
+    def dirty(self) -> bool:
+        """True when some outcomes are not written yet."""
+        return bool(self._rows)
+
+    def add(self, user_pk: Any, fields: dict[str, Any]) -> None:
+        """Buffer ``fields`` (from ``success``/``handled``/``failure``) for ``user_pk``."""
+        kind = tuple((name, type(spec)) for name, spec in fields.items())
+        connection = connections[self.alias]
+        params = [p for name, spec in fields.items() for p in _params(name, spec, connection)]
+        params += [_prep("user", user_pk, connection), self.token]
+        self._rows.setdefault(kind, []).append(tuple(params))
+
+    def flush(self) -> None:
+        """Write the buffered outcomes in one transaction (callers flush often)."""
+        if not self._rows:
+            return
+        connection = connections[self.alias]
+        with transaction.atomic(using=self.alias), connection.cursor() as cursor:
+            for kind, rows in self._rows.items():
+                cursor.executemany(_update_sql(kind, connection), rows)
+        self._rows.clear()
+
+
+def _update_sql(kind: tuple[tuple[str, type], ...], connection: Any) -> str:
+    qn = connection.ops.quote_name
+    version = qn(_column("version"))
+    parts = []
+    for name, spec_type in kind:
+        column = qn(_column(name))
+        if spec_type is Clear:
+            parts.append(f"{column} = CASE WHEN {version} <= %s THEN %s ELSE {column} END")
+        elif spec_type is Add:
+            parts.append(f"{column} = {column} + %s")
+        else:
+            parts.append(f"{column} = %s")
+    # Only quoted identifiers from the model's metadata go into the SQL; values are params.
+    return (
+        f"UPDATE {qn(UserSyncState._meta.db_table)} SET {', '.join(parts)} "  # noqa: S608
+        f"WHERE {qn(_column('user'))} = %s AND {qn(_column('lease_token'))} = %s"
+    )
+
+
+def _params(name: str, spec: Any, connection: Any) -> tuple[Any, ...]:
+    if isinstance(spec, Clear):
+        return (spec.version, _prep(name, spec.cleared, connection))
+    if isinstance(spec, Add):
+        return (spec.amount,)
+    return (_prep(name, spec, connection),)
+
+
+def _field(name: str) -> models.Field[Any, Any]:
+    field = UserSyncState._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
+def _column(name: str) -> str:
+    return str(_field(name).column)
+
+
+def _prep(name: str, value: Any, connection: Any) -> Any:
+    """``value`` as the database stores it (a UUID user key, a datetime, a bool)."""
+    if name == "user":
+        return _field(name).get_db_prep_value(value, connection)
+    return None if value is None else _field(name).get_db_prep_save(value, connection)
 
 
 def error_text(err: MeisaError) -> str:
@@ -38,79 +248,6 @@ def _error_fields(err: MeisaAPIError) -> list[str]:
     return sorted(str(key)[:40] for key in body)[:10] if isinstance(body, dict) else []
 
 
-def _clear_if_current(version: int, field: str, cleared: Any) -> Case:
-    # Pending markers are cleared only when no newer request arrived while we worked.
-    return Case(When(version__lte=version, then=Value(cleared)), default=F(field))
-
-
-def record_success(
-    lease: MeisaSyncLease, version: int, fingerprint: str, contact: dict[str, Any]
-) -> bool:
-    """Record an accepted upsert of ``version``. False when the lease was lost meanwhile."""
-    now = timezone.now()
-    status = contact.get("status")
-    updated = lease.rows().update(
-        synced_version=version,
-        failed_version=None,
-        pending_since=_clear_if_current(version, "pending_since", None),
-        login_pending=_clear_if_current(version, "login_pending", False),
-        signup_pending=False,
-        payload_fingerprint=fingerprint,
-        contact_id=str(contact.get("id", ""))[:64],
-        meisa_status=status[:32] if isinstance(status, str) else "",
-        last_synced_at=now,
-        last_attempt_at=now,
-        last_result=MeisaSyncResult.SYNCED,
-        attempts=0,
-        last_error="",
-        last_error_at=None,
-    )
-    return bool(updated)
-
-
-def record_handled(lease: MeisaSyncLease, version: int, result: str) -> None:
-    """Record that ``version`` needs no request (unchanged payload, or no email)."""
-    lease.rows().update(
-        synced_version=version,
-        failed_version=None,
-        pending_since=_clear_if_current(version, "pending_since", None),
-        login_pending=_clear_if_current(version, "login_pending", False),
-        last_attempt_at=timezone.now(),
-        last_result=result,
-        attempts=0,
-        last_error="",
-        last_error_at=None,
-    )
-
-
-def record_failure(
-    lease: MeisaSyncLease, version: int, err: MeisaError, *, permanent: bool
-) -> None:
-    """Record a failed attempt. A permanent one marks ``failed_version`` for the sweep."""
-    now = timezone.now()
-    fields: dict[str, Any] = {
-        "attempts": F("attempts") + 1,
-        "last_error": error_text(err),
-        "last_error_at": now,
-        "last_attempt_at": now,
-        "last_result": (
-            MeisaSyncResult.FAILED_PERMANENT if permanent else MeisaSyncResult.FAILED_RETRYABLE
-        ),
-    }
-    if permanent:
-        fields["failed_version"] = version
-    lease.rows().update(**fields)
-
-
-def repair_lost_lease(user_pk: Any) -> None:
-    """After sending without the lease, mark the user pending again and enqueue it.
-
-    Our lease expired mid-request and another worker may have sent a newer state that
-    ours then overwrote; one more sync, with the fingerprint forgotten so that it is
-    really sent, puts the latest committed state back.
-    """
-    from django_meisa.contacts.requests import request_sync
-
-    logger.warning("Meisa sync of user pk=%s outlived its lease; syncing again", user_pk)
-    UserSyncState.objects.filter(user_id=user_pk).update(payload_fingerprint="")
-    request_sync(user_pk)
+def forget_fingerprint(alias: str, user_pk: Any) -> None:
+    """Make the next sync of ``user_pk`` really send (after an upsert sent without the lease)."""
+    UserSyncState.objects.using(alias).filter(user_id=user_pk).update(payload_fingerprint="")

@@ -1,4 +1,10 @@
-"""The sweep: re-enqueue syncs left pending (broker outage, exhausted retries, lost workers)."""
+"""The sweep: re-enqueue syncs left pending, and give up on versions that keep failing.
+
+Rows are left pending by a broker outage, exhausted task retries or a lost worker. A
+version that keeps failing retryably for ``SYNC_GIVE_UP_AFTER_SWEEPS`` cycles is marked
+failed first, through the same writer and announcement as a 4xx, so such rows never
+fill the sweep's batches (oldest first) and starve newer ones.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,23 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from django_meisa import conf
+from django_meisa.contacts import announce
 from django_meisa.contacts.requests import publish_syncs
-from django_meisa.models import UserSyncState
+from django_meisa.contacts.state import failure, state_alias, sync_lease, write
+from django_meisa.exceptions import MeisaRetriesExhaustedError
+from django_meisa.models import MeisaSyncResult, UserSyncState
 
 logger = logging.getLogger("django_meisa.contacts.sweep")
+
+
+def _live(alias: str, now: dt.datetime, cutoff: dt.datetime) -> Any:
+    """Pending rows, not failed at this version, pending since ``cutoff``, lease free."""
+    return (
+        UserSyncState.objects.using(alias)
+        .filter(version__gt=F("synced_version"), pending_since__lte=cutoff)
+        .exclude(failed_version=F("version"))
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    )
 
 
 def pending_syncs(now: dt.datetime | None = None) -> Any:
@@ -25,29 +44,80 @@ def pending_syncs(now: dt.datetime | None = None) -> Any:
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=float(conf.get_setting("SWEEP_AFTER")))
     return (
-        UserSyncState.objects.filter(version__gt=F("synced_version"), pending_since__lte=cutoff)
-        .exclude(failed_version=F("version"))
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        _live(state_alias(), now, cutoff)
         .filter(Q(swept_at__isnull=True) | Q(swept_at__lte=cutoff))
         .order_by("pending_since")
     )
 
 
-def sweep_pending_syncs(now: dt.datetime | None = None) -> int:
-    """Enqueue up to ``SWEEP_BATCH_SIZE`` pending syncs and return how many.
+def exhausted_syncs(now: dt.datetime | None = None) -> Any:
+    """Return the pending rows that kept failing retryably for the give-up cycles.
 
-    Called by the periodic ``sweep_pending_syncs`` task (and usable from a shell). The
-    rows are stamped ``swept_at`` so the next run skips them for ``SWEEP_AFTER`` seconds;
-    duplicates with a still-retrying task are harmless (the lease serializes them).
+    The last result is a retryable failure, and the failed attempts in a row reach
+    ``SYNC_GIVE_UP_AFTER_SWEEPS`` task runs of ``SYNC_MAX_RETRIES + 1`` attempts. None
+    when that setting is None.
+    """
+    cycles = conf.get_setting("SYNC_GIVE_UP_AFTER_SWEEPS")
+    if cycles is None:
+        return UserSyncState.objects.none()
+    now = now or timezone.now()
+    per_cycle = int(conf.get_setting("SYNC_MAX_RETRIES")) + 1
+    rows = _live(state_alias(), now, now)
+    return rows.filter(
+        last_result=MeisaSyncResult.FAILED_RETRYABLE, attempts__gte=max(int(cycles), 1) * per_cycle
+    ).order_by("pending_since")
+
+
+def give_up(user_pk: Any, cycles: int) -> bool:
+    """Mark the user's pending version failed for good, under its lease; False if busy.
+
+    The same writer and the same announcement (ERROR line, ``contact_sync_failed``
+    with ``retryable=False``) as a failure no retry can fix.
+    """
+    alias = state_alias()
+    lease = sync_lease(alias, [user_pk])
+    if not lease.take():
+        return False
+    try:
+        state = UserSyncState.objects.using(alias).get(user_id=user_pk)
+        err = MeisaRetriesExhaustedError(
+            f"Still failing after {cycles} sweep cycles; last error: {state.last_error}"
+        )
+        # Attempts start again from 0: the next change gets the full cycles again.
+        write(lease, {**failure(state.version, str(err), permanent=True), "attempts": 0})
+    finally:
+        lease.release()
+    announce.failed_for_good(user_pk, err)
+    return True
+
+
+def give_up_exhausted(now: dt.datetime | None = None) -> int:
+    """Give up on up to ``SWEEP_BATCH_SIZE`` exhausted versions; return how many."""
+    size = int(conf.get_setting("SWEEP_BATCH_SIZE"))
+    pks = list(exhausted_syncs(now).values_list("user_id", flat=True)[:size])
+    cycles = int(conf.get_setting("SYNC_GIVE_UP_AFTER_SWEEPS") or 0)
+    return sum(give_up(pk, cycles) for pk in pks)
+
+
+def sweep_pending_syncs(now: dt.datetime | None = None) -> int:
+    """Give up on exhausted versions, then enqueue up to ``SWEEP_BATCH_SIZE`` pending syncs.
+
+    Called by the periodic ``sweep_pending_syncs`` task (and usable from a shell);
+    returns how many were enqueued. The rows are stamped ``swept_at`` so the next run
+    skips them for ``SWEEP_AFTER`` seconds; duplicates with a still-retrying task are
+    harmless (the lease serializes them).
     """
     if not conf.get_setting("ENABLED"):
         return 0
     now = now or timezone.now()
+    given_up = give_up_exhausted(now)
+    if given_up:
+        logger.warning("Meisa sweep marked %d contact sync(s) failed after retrying", given_up)
     size = int(conf.get_setting("SWEEP_BATCH_SIZE"))
     pks = list(pending_syncs(now).values_list("user_id", flat=True)[:size])
     if not pks:
         return 0
-    UserSyncState.objects.filter(user_id__in=pks).update(swept_at=now)
+    UserSyncState.objects.using(state_alias()).filter(user_id__in=pks).update(swept_at=now)
     publish_syncs(pks)
     logger.info("Meisa sweep re-enqueued %d pending contact sync(s)", len(pks))
     return len(pks)
