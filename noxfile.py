@@ -99,13 +99,36 @@ def tests(session: nox.Session, django: str) -> None:
     _pytest(session, name, "-q", "-m", UNIT_MARKERS)
 
 
+# The unit suite on each server database, as the owner and as a DML-only role (CI
+# creates the roles; tests/db_roles.py explains the role mode). Each corner has its own
+# database names, so a developer's concurrent run can't collide.
+DML_ROLE = {"MEISA_TEST_DB_ROLE": "meisa_ci_dml"}
+DATABASE_CORNERS = {
+    "postgres": {"MEISA_TEST_DATABASE": "postgres", "MEISA_TEST_PG_NAME": "meisa_nox"},
+    "postgres-dml": {
+        "MEISA_TEST_DATABASE": "postgres",
+        "MEISA_TEST_PG_NAME": "meisa_nox_dml",
+        **DML_ROLE,
+    },
+    "mariadb": {"MEISA_TEST_DATABASE": "mariadb", "MEISA_TEST_MYSQL_NAME": "meisa_nox"},
+    "mariadb-dml": {
+        "MEISA_TEST_DATABASE": "mariadb",
+        "MEISA_TEST_MYSQL_NAME": "meisa_nox_dml",
+        **DML_ROLE,
+    },
+}
+
+
 @nox.session(python=SERVICE_PYTHON, tags=["ci"])
-def postgres(session: nox.Session) -> None:
-    """The unit suite on the local PostgreSQL server (127.0.0.1:5432)."""
+@nox.parametrize("corner", list(DATABASE_CORNERS))
+def databases(session: nox.Session, corner: str) -> None:
+    """The unit suite on the local PostgreSQL or MariaDB server, as owner or DML-only role."""
     _install(session)
-    # Its own database name, so a developer's concurrent PostgreSQL run can't collide.
-    env = {"MEISA_TEST_DATABASE": "postgres", "MEISA_TEST_PG_NAME": "django_meisa_nox"}
-    _pytest(session, f"unit-py{session.python}-postgres", "-q", "-m", UNIT_MARKERS, **env)
+    # One test database per xdist worker (test_<name>_gwN): both cores, half the time.
+    workers = os.environ.get("MEISA_TEST_WORKERS", "2")
+    env = DATABASE_CORNERS[corner]
+    name = f"unit-py{session.python}-{corner}"
+    _pytest(session, name, "-q", "-n", workers, "-m", UNIT_MARKERS, **env)
 
 
 @nox.session(python=SERVICE_PYTHON, tags=["ci"])

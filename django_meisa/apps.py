@@ -15,6 +15,7 @@ class MeisaConfig(AppConfig):
 
     def ready(self) -> None:
         from django_meisa import checks as meisa_checks
+        from django_meisa import database_checks
         from django_meisa.backfill.checks import check_backfill
         from django_meisa.contacts import receivers as contact_receivers
         from django_meisa.suppression import receivers as suppression_receivers
@@ -24,6 +25,8 @@ class MeisaConfig(AppConfig):
         checks.register(meisa_checks.check_sync_scope)
         checks.register(meisa_checks.check_suppression)
         checks.register(check_backfill)
+        checks.register(database_checks.check_database_vendor)
+        checks.register(database_checks.check_database_version, checks.Tags.database)
         contact_receivers.connect_receivers()
         # Contact sync announces upserts; suppression listens (contacts never imports it).
         suppression_receivers.connect_receivers()
