@@ -10,13 +10,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from django_meisa.contacts.preview import preview_contact
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import UserSyncState
+from django_meisa.stats import meisa_stats, shared_contact_rows
 
 SYNC_PERMISSION = "django_meisa.sync_usersyncstate"
 #: Selections up to this size are synced inside the admin request; larger ones are queued.
@@ -45,6 +48,26 @@ class SyncStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SharedContactFilter(admin.SimpleListFilter):
+    """Users whose Meisa contact another user also has (two users, one email)."""
+
+    title = _("Meisa contact")
+    parameter_name = "contact"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("shared", _("Shared with another user")),
+            ("changed", _("Changed at the latest sync")),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "shared":
+            return queryset.filter(pk__in=shared_contact_rows().values("pk"))
+        if self.value() == "changed":
+            return queryset.exclude(previous_contact_id="")
+        return queryset
+
+
 @admin.register(UserSyncState)
 class UserSyncStateAdmin(admin.ModelAdmin):
     """Read-only per-user sync status. The API key is never part of this model."""
@@ -58,7 +81,7 @@ class UserSyncStateAdmin(admin.ModelAdmin):
         "attempts",
         "short_error",
     ]
-    list_filter = [SyncStatusFilter, "last_result", "meisa_status"]
+    list_filter = [SyncStatusFilter, SharedContactFilter, "last_result", "meisa_status"]
     list_select_related = ["user"]
     ordering = ["-pk"]
     actions = ["sync_now"]
@@ -112,9 +135,34 @@ class UserSyncStateAdmin(admin.ModelAdmin):
         )
 
     def get_urls(self) -> list[URLPattern]:
-        name = f"{self.opts.app_label}_{self.opts.model_name}_sync"
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         view = self.admin_site.admin_view(require_POST(self.sync_view))
-        return [path("<path:object_id>/sync/", view, name=name), *super().get_urls()]
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<path:object_id>/sync/", view, name=f"{prefix}_sync"),
+            path("<path:object_id>/preview/", preview, name=f"{prefix}_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: the exact JSON the next upsert of this user would send; sends nothing."""
+        state = get_object_or_404(UserSyncState.objects.select_related("user"), pk=object_id)
+        if not self.has_view_permission(request, state):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": state,
+            "preview": preview_contact(state.user),
+            "title": _("Preview of the next upsert"),
+        }
+        return TemplateResponse(request, "admin/django_meisa/usersyncstate/preview.html", context)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "meisa_stats": meisa_stats()}
+        return super().changelist_view(request, extra_context=context)
 
     def sync_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST-only "Sync now" button of one row's page."""
