@@ -16,15 +16,32 @@ from pathlib import Path
 
 from benchmarks.harness import REPO, RESULTS_ENV, load_rows, machine, print_table
 
-BENCHES = {
+#: key -> (module, full-size args, --quick args). Keys ending in "m" are MariaDB.
+BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "1": ("benchmarks.bench_request_path", [], ["--saves", "200", "--logins", "100"]),
+    "1m": (
+        "benchmarks.bench_request_path",
+        ["--database", "mariadb"],
+        ["--saves", "200", "--logins", "100", "--database", "mariadb"],
+    ),
+    "1b": ("benchmarks.bench_latency", [], ["--seconds", "2"]),
     "2": (
         "benchmarks.bench_backfill",
         [],
         ["--users", "5000", "--small", "1000", "--enqueue-users", "5000"],
     ),
     "3": ("benchmarks.bench_suppression", [], ["--size", "50000", "--rounds", "1"]),
+    "3m": (
+        "benchmarks.bench_suppression",
+        ["--database", "mariadb"],
+        ["--size", "50000", "--rounds", "1", "--database", "mariadb"],
+    ),
     "4": ("benchmarks.bench_email", [], ["--rows", "50000", "--rounds", "5"]),
+    "4m": (
+        "benchmarks.bench_email",
+        ["--database", "mariadb"],
+        ["--rows", "50000", "--rounds", "5", "--database", "mariadb"],
+    ),
 }
 
 
@@ -32,7 +49,7 @@ def main() -> int:
     """Run the selected benchmarks in order and print the combined table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
-    parser.add_argument("--only", default="1,2,3,4", help="comma-separated numbers")
+    parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated keys")
     args = parser.parse_args()
     started = dt.datetime.now(dt.timezone.utc)
     with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as results:
@@ -47,8 +64,10 @@ def main() -> int:
             failed.append(module)
     rows = load_rows(path)
     os.unlink(path)
-    caption = f"{started:%Y-%m-%d %H:%M} UTC; {machine()}; PostgreSQL + Redis local" + (
-        "; QUICK sizes" if args.quick else ""
+    command = " ".join(["python -m benchmarks", *sys.argv[1:]])
+    caption = (
+        f"{started:%Y-%m-%d %H:%M} UTC; {machine()}; local PostgreSQL, MariaDB and Redis; "
+        f"`{command}`" + ("; QUICK sizes: smoke figures" if args.quick else "")
     )
     print(f"All benchmarks: {caption}")
     print_table(rows)
@@ -58,7 +77,7 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def save(rows: list, caption: str) -> None:  # type: ignore[type-arg]
+def save(rows: list, caption: str) -> None:  # type: ignore[type-arg,unused-ignore]
     """Write the table to ``benchmarks/results/latest.md`` (for the README)."""
     import contextlib
     import io

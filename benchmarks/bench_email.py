@@ -15,7 +15,7 @@ import argparse
 from typing import Any
 
 from benchmarks import environment
-from benchmarks.data import address_list, copy_rows, listed_email, user_email
+from benchmarks.data import address_list, copy_rows, insert_rows, listed_email, user_email
 from benchmarks.harness import (
     Report,
     interleave,
@@ -34,24 +34,29 @@ LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 
 
 def load_mirror(size: int) -> None:
-    """Fill ``SuppressedEmail`` with ``size`` listed addresses by COPY (setup, not timed)."""
+    """Fill ``SuppressedEmail`` with ``size`` listed addresses by COPY or multi-row
+    INSERT (setup, not timed)."""
     import datetime as dt
+
+    from django.db import connection
 
     from django_meisa.models import SuppressedEmail
 
     environment.truncate(SuppressedEmail._meta.db_table)
     now = dt.datetime.now(dt.timezone.utc)
-    columns, defaults = [], []
+    columns: list[str] = []
+    defaults: list[Any] = []
     for field in SuppressedEmail._meta.concrete_fields:
         if field.primary_key:
             continue
-        columns.append(field.column)
+        columns.append(str(field.column))
         defaults.append(_default(field, now))
     index = columns.index("email")
     rows = (
         tuple(e if i == index else d for i, d in enumerate(defaults)) for e in address_list(size)
     )
-    copy_rows(SuppressedEmail._meta.db_table, tuple(columns), rows)
+    load = copy_rows if connection.vendor == "postgresql" else insert_rows
+    load(SuppressedEmail._meta.db_table, tuple(columns), rows)
     environment.vacuum_analyze(SuppressedEmail._meta.db_table)
 
 
@@ -159,11 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="suppressed rows (1M)")
     parser.add_argument("--messages", type=int, default=1000, help="messages per batch")
-    parser.add_argument("--rounds", type=int, default=21, help="batches per side (21)")
+    parser.add_argument("--rounds", type=int, default=21, help="batches per side, per run")
+    parser.add_argument("--database", default="postgres", choices=["postgres", "mariadb"])
     args = parser.parse_args(argv)
-    environment.setup(fresh=True)
+    environment.setup(database=args.database, fresh=True)
     load_mirror(args.rows)
-    report = Report("4 email filtering")
+    report = Report(f"4 email filtering ({environment.label(args.database)})")
     build_negative_cache(report)
     variants = {
         "cached": lambda: send_batch(args.messages, True, cached=True),

@@ -71,12 +71,28 @@ def create_users(count: int, *, start: int = 0) -> None:
     if connection.vendor == "postgresql":
         copy_rows(table, USER_COLUMNS, _user_rows(start, count))
         return
-    placeholders = ", ".join(["%s"] * len(USER_COLUMNS))
+    insert_rows(table, USER_COLUMNS, _user_rows(start, count))
+
+
+def insert_rows(
+    table: str, columns: tuple[str, ...], rows: Iterator[tuple[object, ...]], batch: int = 5000
+) -> None:
+    """Insert rows with ``executemany`` in batches (MySQLdb sends each as one multi-row
+    INSERT); the loader for databases without COPY."""
+    from django.db import connection
+
+    qn = connection.ops.quote_name
+    placeholders = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {qn(table)} ({', '.join(qn(c) for c in columns)}) VALUES ({placeholders})"
+    chunk: list[tuple[object, ...]] = []
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f'INSERT INTO "{table}" ({", ".join(USER_COLUMNS)}) VALUES ({placeholders})',
-            list(_user_rows(start, count)),
-        )
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) == batch:
+                cursor.executemany(sql, chunk)
+                chunk = []
+        if chunk:
+            cursor.executemany(sql, chunk)
 
 
 def copy_rows(table: str, columns: tuple[str, ...], rows: Iterator[tuple[object, ...]]) -> None:

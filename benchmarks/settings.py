@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 SECRET_KEY = "django-meisa-benchmarks-not-secret"  # noqa: S105
 DEBUG = False
@@ -24,12 +25,26 @@ MIDDLEWARE = [
 ]
 
 # MEISA_BENCH_DB=sqlite runs against a SQLite file (the suppression benchmark's "for the
-# record" figure); PostgreSQL otherwise, in a database of our own.
+# record" figure), MEISA_BENCH_DB=mariadb against the local MariaDB; PostgreSQL otherwise,
+# in a database of our own.
+DATABASES: dict[str, dict[str, Any]]
 if os.environ.get("MEISA_BENCH_DB") == "sqlite":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("MEISA_BENCH_SQLITE", "/tmp/meisa_bench.sqlite3"),  # noqa: S108
+        }
+    }
+elif os.environ.get("MEISA_BENCH_DB") == "mariadb":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("MEISA_BENCH_MYSQL_NAME", "meisa_bench"),
+            "USER": os.environ.get("MEISA_BENCH_MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("MEISA_BENCH_MYSQL_PASSWORD", ""),
+            "HOST": os.environ.get("MEISA_BENCH_MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MEISA_BENCH_MYSQL_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4"},
         }
     }
 else:

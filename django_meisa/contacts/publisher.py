@@ -156,6 +156,7 @@ class Publisher:
 
     def reset(self) -> None:
         """Start afresh (new process after a fork): empty queue, no thread, new lock."""
+        self.app: Any = None
         self.pid = os.getpid()
         self.lock = threading.Lock()
         self.queue: queue.Queue[Item] = queue.Queue(int(conf.get_setting("PUBLISH_QUEUE_SIZE")))
@@ -164,7 +165,7 @@ class Publisher:
     def submit(self, pks: Sequence[Any], countdown: float | None) -> None:
         """Queue the publishes; the ones that don't fit are published inline, now."""
         if self.pid != os.getpid():  # forked without os.fork() (e.g. from C): no hook ran
-            self.reset()
+            self.after_fork_in_child()
         self.start()
         for index, pk in enumerate(pks):
             try:
@@ -180,11 +181,21 @@ class Publisher:
             return
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
-                app = site_app()
+                app = self.app = site_app()
                 self.thread = threading.Thread(
                     target=self.run, args=(app,), name="meisa-publisher", daemon=True
                 )
                 self.thread.start()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: drop the parent's broker connections and queue, start afresh.
+
+        Celery resets its connection pools only in ``multiprocessing`` children; a
+        child of a plain ``fork()`` would otherwise share the parent thread's socket.
+        """
+        if self.app is not None:
+            self.app._after_fork()  # Celery's own reset of its producer and pool
+        self.reset()
 
     def run(self, app: Any) -> None:
         """The thread: take what is queued, publish it in batches, forever."""
@@ -237,4 +248,4 @@ def flush(timeout: float = 5.0) -> bool:
 
 _publisher = Publisher()
 atexit.register(flush_at_exit)
-os.register_at_fork(after_in_child=_publisher.reset)
+os.register_at_fork(after_in_child=_publisher.after_fork_in_child)

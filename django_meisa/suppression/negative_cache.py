@@ -15,8 +15,9 @@ import logging
 import secrets
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connections, models, transaction
 
 from django_meisa import conf
 from django_meisa.models import SuppressedEmail, SuppressionGeneration
@@ -46,9 +47,26 @@ def bump_generation(using: str) -> None:
 
 
 def current_generation(using: str) -> int | None:
-    """The current token, or None when no write ever set one (no cache then)."""
-    rows = SuppressionGeneration.objects.using(using).filter(pk=SuppressionGeneration.SINGLETON_PK)
-    return rows.values_list("token", flat=True).first()
+    """The current token, or None when no write ever set one (no cache then).
+
+    Plain SQL on a primary key: read before every filtered batch, so it must cost one
+    round trip and nothing else (the ORM's query building cost as much again).
+    """
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(_token_sql(connection), [SuppressionGeneration.SINGLETON_PK])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _token_sql(connection: Any) -> str:
+    qn = connection.ops.quote_name
+    meta = SuppressionGeneration._meta
+    token, pk = meta.get_field("token"), meta.pk
+    assert isinstance(token, models.Field)
+    assert pk is not None
+    # Only quoted identifiers from the model's metadata are formatted in.
+    return f"SELECT {qn(token.column)} FROM {qn(meta.db_table)} WHERE {qn(pk.column)} = %s"  # noqa: S608
 
 
 class KeyFilter:
