@@ -40,7 +40,7 @@ def load_mirror(size: int) -> None:
 
     from django.db import connection
 
-    from django_meisa.models import SuppressedEmail
+    from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 
     environment.truncate(SuppressedEmail._meta.db_table)
     now = dt.datetime.now(dt.timezone.utc)
@@ -58,6 +58,10 @@ def load_mirror(size: int) -> None:
     load = copy_rows if connection.vendor == "postgresql" else insert_rows
     load(SuppressedEmail._meta.db_table, tuple(columns), rows)
     environment.vacuum_analyze(SuppressedEmail._meta.db_table)
+    # The backend refuses to filter against a mirror never loaded: record a refresh.
+    SuppressionRefreshState.objects.update_or_create(
+        pk=SuppressionRefreshState.SINGLETON_PK, defaults={"last_success_at": now, "as_of": now}
+    )
 
 
 def _default(field: Any, now: Any) -> Any:

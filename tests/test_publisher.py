@@ -16,6 +16,8 @@ import pytest
 
 from django_meisa.contacts import publisher
 
+kwargs_seen: list = []
+
 
 @pytest.fixture
 def sent(monkeypatch):
@@ -23,11 +25,13 @@ def sent(monkeypatch):
     from tests.celery_app import app
 
     calls = []
+    kwargs_seen.clear()
 
-    def send_task(name, args, *, producer=None, countdown=None, **options):
+    def send_task(name, args, *, producer=None, countdown=None, kwargs=None, **options):
         assert name == "django_meisa.tasks.sync_contact"
         assert options["retry"] is True
         calls.append((args[0], countdown, threading.current_thread().name, id(producer)))
+        kwargs_seen.append(kwargs)
 
     monkeypatch.setattr(app, "send_task", send_task)
     return calls
@@ -54,6 +58,13 @@ def test_background_mode_publishes_off_the_calling_thread(sent, fresh):
         (4, 1.5),
     ]
     assert {thread for _, _, thread, _ in sent} == {"meisa-publisher"}
+
+
+def test_task_kwargs_travel_with_each_publish(sent, fresh):
+    publisher.publish_later([1, 2], kwargs={"using": "replica_primary"})
+    publisher.publish_later([3])
+    assert publisher.flush(5)
+    assert kwargs_seen == [{"using": "replica_primary"}, {"using": "replica_primary"}, None]
 
 
 def test_one_thread_per_process_started_lazily(sent, fresh):
@@ -101,7 +112,7 @@ def test_flush_gives_up_after_its_time_limit_and_says_how_many_are_left(fresh, c
     stuck = threading.Event()
     fresh.thread = threading.Thread(target=stuck.wait, daemon=True)
     fresh.thread.start()
-    fresh.queue.put_nowait((1, None))
+    fresh.queue.put_nowait((1, None, None))
     assert fresh.flush(0.05) is False
     assert "1 sync publish(es) left unpublished" in caplog.text
     stuck.set()

@@ -34,31 +34,36 @@ SYNC_CONTACT = "django_meisa.tasks.sync_contact"
 #: Most messages published over one producer checkout.
 BATCH_SIZE = 200
 
-Item = tuple[Any, float | None]  # (user pk, countdown)
+Item = tuple[Any, float | None, dict[str, Any] | None]  # (user pk, countdown, task kwargs)
 
 
-def publish_later(pks: Iterable[Any], *, countdown: float | None = None) -> None:
+def publish_later(
+    pks: Iterable[Any], *, countdown: float | None = None, kwargs: dict[str, Any] | None = None
+) -> None:
     """Publish one ``sync_contact`` per pk soon, off this thread; never raises.
 
     Called after commit by the request path. Inline (as ``publish_now``) when the
-    background thread can't be trusted here, or when the queue is full.
+    background thread can't be trusted here, or when the queue is full. ``kwargs``
+    are the task's keyword arguments (e.g. a database alias), the same for every pk.
     """
     pks = list(pks)
     if pks:
         if background_mode():
-            _publisher.submit(pks, countdown)
+            _publisher.submit(pks, countdown, kwargs)
         else:
-            publish_now(pks, countdown=countdown)
+            publish_now(pks, countdown=countdown, kwargs=kwargs)
 
 
-def publish_now(pks: Sequence[Any], *, countdown: float | None = None) -> None:
+def publish_now(
+    pks: Sequence[Any], *, countdown: float | None = None, kwargs: dict[str, Any] | None = None
+) -> None:
     """Publish one ``sync_contact`` per pk on this thread, over one producer; never raises.
 
     Bounded by ``MEISA["ENQUEUE_MAX_RETRIES"]`` short retries. On failure the rest are
     not tried (the broker is down for them too): their rows stay pending for the sweep,
     and one WARNING names the user pks only.
     """
-    send_batch([(pk, countdown) for pk in pks])
+    send_batch([(pk, countdown, kwargs) for pk in pks])
 
 
 def send_batch(items: Sequence[Item]) -> None:
@@ -67,22 +72,25 @@ def send_batch(items: Sequence[Item]) -> None:
     done = 0
     try:
         with app.producer_or_acquire() as producer:
-            for pk, countdown in items:
-                publish_one(app, pk, countdown, producer)
+            for pk, countdown, kwargs in items:
+                publish_one(app, pk, countdown, kwargs, producer)
                 done += 1
     except Exception as err:
         # The exception's text may hold the broker URL (with its password): type only.
         logger.warning(
             "Could not enqueue the Meisa sync of user pk(s) %s (%s); they stay pending "
             "and the sweep will enqueue them",
-            ", ".join(str(pk) for pk, _ in items[done:]),
+            ", ".join(str(item[0]) for item in items[done:]),
             type(err).__name__,
         )
 
 
-def publish_one(app: Any, pk: Any, countdown: float | None, producer: Any) -> None:
+def publish_one(
+    app: Any, pk: Any, countdown: float | None, kwargs: dict[str, Any] | None, producer: Any
+) -> None:
     """Publish one sync task by name (eager Celery runs the registered task instead)."""
-    options = {"retry": True, "retry_policy": retry_policy(), "countdown": countdown}
+    options: dict[str, Any] = {"retry": True, "retry_policy": retry_policy()}
+    options.update(countdown=countdown, kwargs=kwargs or None)
     args = (str(pk) if isinstance(pk, uuid.UUID) else pk,)
     if app.conf.task_always_eager and SYNC_CONTACT in app.tasks:
         app.tasks[SYNC_CONTACT].apply_async(args, **options)
@@ -162,17 +170,19 @@ class Publisher:
         self.queue: queue.Queue[Item] = queue.Queue(int(conf.get_setting("PUBLISH_QUEUE_SIZE")))
         self.thread: threading.Thread | None = None
 
-    def submit(self, pks: Sequence[Any], countdown: float | None) -> None:
+    def submit(
+        self, pks: Sequence[Any], countdown: float | None, kwargs: dict[str, Any] | None
+    ) -> None:
         """Queue the publishes; the ones that don't fit are published inline, now."""
         if self.pid != os.getpid():  # forked without os.fork() (e.g. from C): no hook ran
             self.after_fork_in_child()
         self.start()
         for index, pk in enumerate(pks):
             try:
-                self.queue.put_nowait((pk, countdown))
+                self.queue.put_nowait((pk, countdown, kwargs))
             except queue.Full:  # noqa: PERF203 - the rare path, once per call
                 logger.info("Meisa publish queue full: publishing %d inline", len(pks) - index)
-                publish_now(pks[index:], countdown=countdown)
+                publish_now(pks[index:], countdown=countdown, kwargs=kwargs)
                 return
 
     def start(self) -> None:
