@@ -37,6 +37,8 @@ exclude_patterns = ["_build", "_ext", "reference/_generated", "Thumbs.db", ".DS_
 # (and a wrong one is a warning, which -W turns into an error).
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence", "deflist", "fieldlist"]
+# Settings, paths and JSON are copied from these pages: keep quotes straight.
+smartquotes = False
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"

@@ -1,0 +1,55 @@
+"""The generated reference pages cover every setting, check and command, each with text."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from django.core.checks import registry
+
+from django_meisa import conf
+from tests.docs.snippets import DOCS, ROOT
+
+sys.path.insert(0, str(DOCS / "_ext"))
+import meisa_reference
+
+ID = re.compile(r"""["'](meisa\.[EWC]\d{3})["']""")
+
+
+def test_the_settings_page_lists_every_setting_in_order():
+    names = [setting.name for setting in meisa_reference.settings_from_source()]
+    assert names == list(conf.DEFAULTS)
+
+
+def test_every_setting_has_a_doc_comment():
+    undocumented = [s.name for s in meisa_reference.settings_from_source() if not s.description]
+    assert undocumented == [], 'add a "#:" comment above these keys in conf.DEFAULTS'
+
+
+def test_every_check_id_in_the_source_is_on_the_checks_page():
+    source = "".join(p.read_text() for p in (ROOT / "django_meisa").rglob("*.py"))
+    page = meisa_reference.render_checks()
+    assert {f"### `{i}`" for i in ID.findall(source)} <= set(page.splitlines())
+
+
+def test_every_check_has_something_to_say():
+    silent = [
+        check.id
+        for check in meisa_reference.checks_from_source().values()
+        if not (check.messages or check.reported_by)
+    ]
+    assert silent == []
+
+
+def test_every_registered_check_lives_in_a_scanned_module():
+    ours = [c for c in registry.registry.get_checks() if c.__module__.startswith("django_meisa")]
+    scanned = {m for check in meisa_reference.checks_from_source().values() for m in check.modules}
+    assert ours
+    assert {c.__module__ for c in ours} <= scanned
+
+
+def test_every_command_has_help_and_usage():
+    page = meisa_reference.render_commands()
+    for name in meisa_reference.command_names():
+        assert f"## `{name}`" in page
+        assert f"usage: manage.py {name}" in page
