@@ -26,15 +26,18 @@ logger = logging.getLogger("django_meisa.tasks")
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
-def sync_contact(self: Any, user_pk: Any) -> None:
-    """Sync one user to Meisa (``sync.sync_contact_now``); the args carry the pk only.
+def sync_contact(self: Any, user_pk: Any, using: str | None = None) -> None:
+    """Sync one user to Meisa (``contacts.worker.sync_contact_now``); the args carry the pk.
+
+    ``using`` is sent only when the sync was requested on a database other than the
+    router's write alias for ``UserSyncState`` (messages from 0.1 carry the pk alone).
 
     Retries connection errors, timeouts, 5xx, 429 and a held lease with backoff and
     jitter, at most ``SYNC_MAX_RETRIES`` times; then the row stays pending for the sweep.
     Permanent failures are recorded by ``sync_contact_now`` and not retried.
     """
     try:
-        outcome = sync_contact_now(user_pk)
+        outcome = sync_contact_now(user_pk, using=using)
     except MeisaConfigurationError as err:
         # Every user fails the same way until the settings are fixed; the sweep resumes.
         logger.error("Meisa sync of user pk=%s skipped: %s", user_pk, err)

@@ -93,4 +93,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 MEISA = {
     "API_KEY": "meisa_test_key",
     "BASE_URL": "https://api.meisa.io/api/v1",
+    # Publish on the request thread, so tests see the task as soon as the commit returns
+    # (the publisher's own tests switch to "background").
+    "PUBLISH_MODE": "inline",
 }

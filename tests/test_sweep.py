@@ -87,3 +87,75 @@ def test_the_periodic_task_runs_the_sweep(users, published):
     age(users[0], 120)
     assert task() == 1
     assert pending_syncs().count() == 0
+
+
+def exhaust(user, seconds=120, attempts=9):
+    """A version that kept failing retryably: ``attempts`` 5xx in a row, still pending."""
+    age(user, seconds, attempts=attempts, last_result="failed_retryable", last_error="502")
+
+
+@pytest.fixture
+def failed_signals():
+    from django_meisa.signals import contact_sync_failed
+
+    calls = []
+
+    def receiver(sender, **kwargs):
+        calls.append(kwargs)
+
+    contact_sync_failed.connect(receiver)
+    yield calls
+    contact_sync_failed.disconnect(receiver)
+
+
+def test_a_version_failing_for_the_give_up_cycles_is_marked_failed_like_a_4xx(
+    users, published, settings, failed_signals
+):
+    from django_meisa.exceptions import MeisaRetriesExhaustedError
+
+    settings.MEISA = {**settings.MEISA, "SYNC_MAX_RETRIES": 2, "SYNC_GIVE_UP_AFTER_SWEEPS": 3}
+    UserSyncState.objects.exclude(user__in=users[:2]).update(synced_version=1)
+    exhausted, still_trying = users[:2]
+    exhaust(exhausted, attempts=9)  # 3 cycles of 3 attempts
+    exhaust(still_trying, attempts=8)
+    assert sweep_pending_syncs() == 1
+    assert published == [still_trying.pk]
+    state = UserSyncState.objects.get(user=exhausted)
+    assert state.is_failed
+    assert (state.last_result, state.attempts) == ("failed_permanent", 0)
+    assert "last error: 502" in state.last_error
+    [signal] = failed_signals
+    assert (signal["user_pk"], signal["retryable"]) == (exhausted.pk, False)
+    assert isinstance(signal["error"], MeisaRetriesExhaustedError)
+
+
+def test_a_given_up_user_is_synced_again_when_it_changes(users, published, settings):
+    settings.MEISA = {**settings.MEISA, "SYNC_MAX_RETRIES": 2, "SYNC_GIVE_UP_AFTER_SWEEPS": 1}
+    UserSyncState.objects.exclude(user=users[0]).update(synced_version=1)
+    exhaust(users[0], attempts=3)
+    assert sweep_pending_syncs() == 0
+    UserSyncState.objects.filter(user=users[0]).update(version=2)
+    assert sweep_pending_syncs() == 1
+
+
+def test_exhausted_rows_never_starve_newer_pending_ones(users, published, settings):
+    settings.MEISA = {
+        **settings.MEISA,
+        "SWEEP_BATCH_SIZE": 2,
+        "SYNC_MAX_RETRIES": 0,
+        "SYNC_GIVE_UP_AFTER_SWEEPS": 1,
+    }
+    oldest_a, oldest_b, newer = users[:3]
+    UserSyncState.objects.exclude(user__in=users[:3]).update(synced_version=1)
+    exhaust(oldest_a, seconds=1000)
+    exhaust(oldest_b, seconds=900)
+    age(newer, 120)
+    assert sweep_pending_syncs() == 1
+    assert published == [newer.pk]
+
+
+def test_none_retries_forever(users, published, settings):
+    settings.MEISA = {**settings.MEISA, "SYNC_GIVE_UP_AFTER_SWEEPS": None}
+    UserSyncState.objects.exclude(user=users[0]).update(synced_version=1)
+    exhaust(users[0], attempts=1000)
+    assert sweep_pending_syncs() == 1

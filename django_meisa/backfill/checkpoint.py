@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -93,11 +93,15 @@ def complete_chunk(
     chunk: BackfillChunk, counts: MeisaBackfillCounts, failures: list[tuple[str, str]]
 ) -> None:
     """Mark ``chunk`` done with its ``counts`` and ``(user_pk, reason)`` failures, atomically."""
+    # MySQL/MariaDB's ON DUPLICATE KEY names no target: the unique key is implied.
+    target = (
+        ["run", "user_pk"] if connection.features.supports_update_conflicts_with_target else None
+    )
     with transaction.atomic():
         BackfillFailure.objects.bulk_create(
             [BackfillFailure(run_id=chunk.run_id, user_pk=pk, reason=why) for pk, why in failures],
             update_conflicts=True,
-            unique_fields=["run", "user_pk"],
+            unique_fields=target,
             update_fields=["reason"],
         )
         BackfillChunk.objects.filter(pk=chunk.pk).update(

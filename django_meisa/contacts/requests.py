@@ -10,7 +10,6 @@ publish failure: the row stays pending and ``sweep_pending_syncs`` enqueues it l
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,8 +19,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from django_meisa import conf
+from django_meisa.contacts.publisher import publish_later, publish_now
 from django_meisa.models import UserSyncState
-from django_meisa.publish import SYNC_CONTACT, publish_task
 
 logger = logging.getLogger("django_meisa.contacts.requests")
 
@@ -49,10 +48,7 @@ def request_sync(
         # Outside a transaction the login's other writes (a sign-in counter in a later
         # user_logged_in receiver) are not committed yet: give them a moment.
         delay = float(conf.get_setting("SYNC_LOGIN_DELAY")) if login else 0.0
-        if delay > 0:
-            publish_syncs([pk], countdown=delay)
-        else:
-            publish_syncs([pk])
+        publish_syncs([pk], countdown=delay if delay > 0 else None, using=using, soon=True)
         return
     batches = open_batches(connection)
     if any(batch.covers(pk, created, login) for batch in batches):
@@ -70,10 +66,12 @@ class MeisaSyncBatch:
     savepoint drops the batch together with the bumps it stands for.
     """
 
-    def __init__(self, published: set[Any]) -> None:
+    def __init__(self, published: set[Any], using: str | None = None) -> None:
         #: pk -> (created, login) flags already written for it in this transaction.
         self.requested: dict[Any, tuple[bool, bool]] = {}
         self.published = published
+        #: The database the versions were bumped on (the worker reads it there too).
+        self.using = using
 
     def covers(self, pk: Any, created: bool, login: bool) -> bool:
         """True when ``pk`` was already bumped here, with every flag now asked for."""
@@ -90,7 +88,7 @@ class MeisaSyncBatch:
     def __call__(self) -> None:
         pks = [pk for pk in self.requested if pk not in self.published]
         self.published.update(pks)
-        publish_syncs(pks)
+        publish_syncs(pks, using=self.using, soon=True)
 
 
 def open_batches(connection: Any) -> list[MeisaSyncBatch]:
@@ -106,7 +104,7 @@ def batch_for_savepoint(
     for sids, func, _ in connection.run_on_commit:
         if isinstance(func, MeisaSyncBatch) and sids == here:
             return func
-    batch = MeisaSyncBatch(batches[0].published if batches else set())
+    batch = MeisaSyncBatch(batches[0].published if batches else set(), using)
     transaction.on_commit(batch, using=using, robust=True)
     return batch
 
@@ -114,11 +112,13 @@ def batch_for_savepoint(
 def bump_version(pk: Any, *, created: bool, using: str, login: bool = False) -> None:
     """Record a pending sync for ``pk``: ``version += 1`` (creating the row if needed).
 
-    One ``INSERT ... ON CONFLICT DO UPDATE`` on PostgreSQL and SQLite; an ORM update,
-    then create, elsewhere. Runs in the caller's transaction.
+    One ``INSERT ... ON CONFLICT DO UPDATE`` on PostgreSQL and SQLite, one
+    ``INSERT ... ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB (an update-then-insert
+    deadlocks there under REPEATABLE READ's gap locks); an ORM update, then create,
+    elsewhere. Runs in the caller's transaction.
     """
     connection = connections[using]
-    if connection.vendor in ("postgresql", "sqlite"):
+    if connection.vendor in ("postgresql", "sqlite", "mysql"):
         upsert_version_row(pk, created=created, login=login, connection=connection)
         return
     now = timezone.now()
@@ -139,7 +139,7 @@ def bump_version(pk: Any, *, created: bool, using: str, login: bool = False) -> 
 
 
 def upsert_version_row(pk: Any, *, created: bool, login: bool, connection: Any) -> None:
-    """Bump the version with one ``INSERT ... ON CONFLICT (user_id) DO UPDATE``."""
+    """Bump the version with one upsert statement (``ON CONFLICT`` or ``ON DUPLICATE KEY``)."""
     qn = connection.ops.quote_name
     table = qn(UserSyncState._meta.db_table)
     user, version, signup, login_col, requested, pending = (
@@ -153,15 +153,20 @@ def upsert_version_row(pk: Any, *, created: bool, login: bool, connection: Any) 
             "pending_since",
         )
     )
+    if connection.vendor == "mysql":
+        # VALUES(col) is the row that was not inserted (MariaDB has no "AS new" alias).
+        new, on_conflict = "VALUES({})".format, "ON DUPLICATE KEY UPDATE"
+    else:
+        new, on_conflict = "EXCLUDED.{}".format, f"ON CONFLICT ({user}) DO UPDATE SET"
     # Only quoted identifiers from the model's metadata are formatted in; values are params.
     sql = (
         f"INSERT INTO {table} ({user}, {version}, {signup}, {login_col}, {requested}, "  # noqa: S608
-        f"{pending}) VALUES (%s, 1, %s, %s, %s, %s) ON CONFLICT ({user}) DO UPDATE SET "
+        f"{pending}) VALUES (%s, 1, %s, %s, %s, %s) {on_conflict} "
         f"{version} = {table}.{version} + 1, "
-        f"{signup} = ({table}.{signup} OR EXCLUDED.{signup}), "
-        f"{login_col} = ({table}.{login_col} OR EXCLUDED.{login_col}), "
-        f"{requested} = EXCLUDED.{requested}, "
-        f"{pending} = COALESCE({table}.{pending}, EXCLUDED.{pending})"
+        f"{signup} = ({table}.{signup} OR {new(signup)}), "
+        f"{login_col} = ({table}.{login_col} OR {new(login_col)}), "
+        f"{requested} = {new(requested)}, "
+        f"{pending} = COALESCE({table}.{pending}, {new(pending)})"
     )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
@@ -196,45 +201,30 @@ def bump_existing_row(pk: Any, *, created: bool, login: bool, using: str, now: A
     return bool(UserSyncState.objects.using(using).filter(user_id=pk).update(**fields))
 
 
-def publish_syncs(pks: Iterable[Any], *, countdown: float | None = None) -> None:
-    """Publish one ``sync_contact`` task per primary key, never raising.
+def publish_syncs(
+    pks: Iterable[Any],
+    *,
+    countdown: float | None = None,
+    using: str | None = None,
+    soon: bool = False,
+) -> None:
+    """Publish one ``sync_contact`` task per primary key, by name, never raising.
 
-    Publishing is bounded by ``MEISA["ENQUEUE_MAX_RETRIES"]`` short retries. On failure
-    the remaining users are not tried (the broker is down for them too); their rows
-    stay pending for the sweep, and one WARNING names the user pks only. ``countdown``
-    delays the tasks' start.
+    The one place contact sync publishes. ``soon`` (the request path, after commit)
+    hands them to the background publisher (``contacts.publisher.publish_later``);
+    otherwise (the sweep) they are published on this thread. Bounded by
+    ``MEISA["ENQUEUE_MAX_RETRIES"]`` short retries; on failure the rest stay pending
+    for the sweep, and one WARNING names the user pks only. ``countdown`` delays the
+    tasks' start; ``using`` travels with them (``task_kwargs``).
     """
-    pks = list(pks)
-    policy = {
-        "max_retries": int(conf.get_setting("ENQUEUE_MAX_RETRIES")),
-        "interval_start": 0,
-        "interval_step": 0.1,
-        "interval_max": 0.2,
-    }
-    for index, pk in enumerate(pks):
-        problem = publish_one(pk, policy, countdown)
-        if problem:
-            logger.warning(
-                "Could not enqueue the Meisa sync of user pk(s) %s (%s); they stay pending "
-                "and the sweep will enqueue them",
-                ", ".join(str(p) for p in pks[index:]),
-                problem,
-            )
-            return
+    publish = publish_later if soon else publish_now
+    publish(list(pks), countdown=countdown, kwargs=task_kwargs(using))
 
 
-def publish_one(pk: Any, policy: dict[str, Any], countdown: float | None = None) -> str | None:
-    """Publish one ``sync_contact`` task by name; return the error's type name on failure."""
-    try:
-        publish_task(
-            SYNC_CONTACT, (task_pk(pk),), retry=True, retry_policy=policy, countdown=countdown
-        )
-    except Exception as err:
-        # The exception's text may hold the broker URL (with its password): type only.
-        return type(err).__name__
-    return None
+def task_kwargs(using: str | None) -> dict[str, Any] | None:
+    """The ``sync_contact`` keyword arguments for a sync requested on ``using``.
 
-
-def task_pk(pk: Any) -> Any:
-    """Return ``pk`` in a form every Celery serializer carries (UUIDs become strings)."""
-    return str(pk) if isinstance(pk, uuid.UUID) else pk
+    None for the router's write alias of ``UserSyncState`` (the message is then the pk
+    alone, as in 0.1); otherwise ``{"using": alias}``, so the worker reads that database.
+    """
+    return None if using in (None, router.db_for_write(UserSyncState)) else {"using": using}

@@ -70,6 +70,7 @@ def sync_contact_now(
     source: str | None = None,
     client: MeisaClient | None = None,
     force: bool = False,
+    using: str | None = None,
 ) -> SyncOutcome:
     """Sync user ``user_pk`` to Meisa now, in this process, and return what happened.
 
@@ -77,11 +78,13 @@ def sync_contact_now(
     Returns "busy" when another worker holds the user's lease. Records permanent
     failures and returns them; raises a retryable ``MeisaError`` after recording it,
     so callers apply their own retry policy. Sends at most ``MAX_ROUNDS`` upserts.
+    Reads and writes the state and the user on ``using`` (default: the router's write
+    alias for ``UserSyncState``), never on a replica.
     Raises ``MeisaConfigurationError`` when django-meisa is misconfigured.
     """
     if not conf.get_setting("ENABLED"):
         return SyncOutcome(MeisaSyncResult.DISABLED, user_pk)
-    alias = state_alias()
+    alias = using or state_alias()
     if not users(alias).filter(pk=user_pk).exists():
         return SyncOutcome(MeisaSyncResult.SKIPPED_DELETED, user_pk)
     client = client or MeisaClient()

@@ -11,13 +11,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from django_meisa.backfill import checkpoint
-from django_meisa.backfill.report import MeisaBackfillResult, format_summary, write_failures_csv
 from django_meisa.backfill.options import ENQUEUE, INLINE, MeisaBackfillOptions
+from django_meisa.backfill.report import MeisaBackfillResult, format_summary, write_failures_csv
 from django_meisa.backfill.run import run_backfill
 from django_meisa.backfill.selection import MeisaBackfillSelection, read_ids_file, to_pk
-from django_meisa.backfill.sender import MeisaRetryPolicy
 from django_meisa.exceptions import MeisaConfigurationError
 from django_meisa.models import BackfillRun
+from django_meisa.retry import MeisaRetryPolicy
 
 #: Exit status of an interrupted run (as a shell reports a Ctrl-C'd command).
 INTERRUPTED_EXIT = 130
