@@ -10,14 +10,9 @@ from django.conf import settings
 #: and is reported by the ``meisa.E003`` system check.
 DEFAULTS: dict[str, Any] = {
     # Foundation
-    #: Your Meisa API key (scopes contacts:write and contacts:read); read it from the
-    #: environment. Required while ENABLED (meisa.E001); never logged or shown.
     "API_KEY": None,
-    #: Meisa's API root; https only, except http://127.0.0.1 / localhost for a local fake.
     "BASE_URL": "https://api.meisa.io/api/v1",
-    #: False turns django-meisa off: no sync is requested or sent, refreshes are skipped.
     "ENABLED": True,
-    #: Seconds per HTTP request to Meisa: one number, or a (connect, read) pair.
     "TIMEOUT": (3.05, 10.0),
     # Contact sync: mapping (see mapping.py and the README's "Mapping users to Meisa")
     #: Meisa custom field name -> attribute path on the user ("profile.plan") or the
@@ -33,9 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "FIRST_NAME_FIELD": "first_name",
     "LAST_NAME_FIELD": "last_name",
     # Contact sync: triggers and the request path (enqueue.py, receivers.py)
-    #: Sync a user after each committed save of the user model (post_save).
     "SYNC_ON_SAVE": True,
-    #: Sync a user after each login (exactly one upsert per login).
     "SYNC_ON_LOGIN": True,
     #: {"app_label.Model": "attribute.path.to.user"}: a save or delete syncs that user.
     "SYNC_TRIGGERS": {},
@@ -102,13 +95,21 @@ DEFAULTS: dict[str, Any] = {
     "SUPPRESSION_STATUS_GRACE": 3600,
     #: Seconds a refresh holds its cross-host lease before another run may take over.
     "SUPPRESSION_LOCK_TIMEOUT": 600,
+    #: Seconds after the last successful refresh at which the mirror counts as stale
+    #: (ERROR log, suppression_stale signal, admin banner, a refresh requested); None =
+    #: 4 x SUPPRESSION_REFRESH_INTERVAL (1 hour by default): three missed refreshes.
+    "SUPPRESSION_MAX_AGE": None,
+    #: "warn" (send, filtered by the stale mirror, and report it) or "raise"
+    #: (MeisaSuppressionStale: send nothing) when the mirror is stale.
+    "SUPPRESSION_STALE_POLICY": "warn",
     # Suppression: the email backend wrapper (backends.py)
     #: Dotted path of the real backend behind SuppressionEmailBackend (classic style).
     "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     #: "drop" (not sent, not counted) or "raise" (MeisaRecipientsSuppressed) when every
     #: recipient of a message is suppressed.
     "SUPPRESSION_ALL_SUPPRESSED": "drop",
-    #: True sends without filtering when the suppression table can't be read (meisa.W020).
+    #: True sends without filtering when the suppression table can't be read (meisa.W020),
+    #: and, filtered by local entries only, while the mirror has never been loaded.
     "SUPPRESSION_FAIL_OPEN": False,
     #: True honours ``message.meisa_bypass_suppression = "reason"`` (logged each time).
     "SUPPRESSION_ALLOW_BYPASS": False,

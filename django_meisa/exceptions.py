@@ -147,6 +147,25 @@ class MeisaSuppressionUnavailable(MeisaError):
     retryable = True
 
 
+class MeisaSuppressionNotLoaded(MeisaSuppressionUnavailable):
+    """The suppression mirror has never been loaded, so nothing was sent (fail closed).
+
+    Raised by ``SuppressionEmailBackend`` until the first successful refresh, unless
+    ``MEISA["SUPPRESSION_FAIL_OPEN"]`` is set or the message is bypassed. The backend
+    has already asked a worker for a refresh; ``manage.py meisa_refresh_suppressions``
+    fills the mirror at once.
+    """
+
+
+class MeisaSuppressionStale(MeisaSuppressionUnavailable):
+    """The mirror is older than ``MEISA["SUPPRESSION_MAX_AGE"]`` and the policy is "raise".
+
+    Raised by ``SuppressionEmailBackend`` only with
+    ``MEISA["SUPPRESSION_STALE_POLICY"] = "raise"``; the default ("warn") sends, logs an
+    ERROR and sends the ``suppression_stale`` signal instead.
+    """
+
+
 class MeisaRecipientsSuppressed(MeisaError):
     """Every recipient of one or more messages is suppressed (``ALL_SUPPRESSED="raise"``).
 

@@ -34,3 +34,11 @@ email_suppressed = Signal()
 #: delete endpoint: act on it yourself (see the operations guide). Receivers run in the
 #: deleting process; an exception in one is logged and never undoes the delete.
 user_deleted = Signal()
+
+#: Sent when ``SuppressionEmailBackend`` finds the suppression mirror never loaded or
+#: older than ``MEISA["SUPPRESSION_MAX_AGE"]``; at most once per 5 minutes per process,
+#: with an ERROR log. ``sender``: the backend class. Arguments: ``loaded`` (False when
+#: no refresh ever succeeded); ``last_success_at`` (datetime or None); ``age`` (seconds
+#: since the last successful refresh, or None); ``max_age`` (seconds). Receivers run in
+#: the sending process; their exceptions are logged and never stop the send.
+suppression_stale = Signal()

@@ -66,3 +66,30 @@ def celery_worker_threads(celery_app_for_tests, django_db_blocker):
         ) as worker,
     ):
         yield worker
+
+
+@pytest.fixture(autouse=True)
+def _forget_suppression_freshness():
+    """Each test reads the mirror's state afresh (the backend caches it per process)."""
+    from django_meisa.suppression.freshness import forget_freshness
+    from django_meisa.suppression.heal import forget_requests
+
+    forget_freshness()
+    forget_requests()
+    yield
+    forget_freshness()
+
+
+@pytest.fixture
+def loaded_mirror(db):
+    """A suppression mirror that a refresh loaded just now (the backend trusts it)."""
+    from django.utils import timezone
+
+    from django_meisa.models import SuppressionRefreshState
+    from django_meisa.suppression.freshness import mirror_freshness
+
+    state, _created = SuppressionRefreshState.objects.update_or_create(
+        pk=SuppressionRefreshState.SINGLETON_PK, defaults={"last_success_at": timezone.now()}
+    )
+    mirror_freshness()  # read once, as a running process would have: sends query nothing more
+    return state

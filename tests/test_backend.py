@@ -60,7 +60,7 @@ def meisa(**extra: Any) -> override_settings:
 
 
 @pytest.fixture(autouse=True)
-def _suppressed() -> None:
+def _suppressed(loaded_mirror: object) -> None:
     for key in ("bad@example.com", "worse@example.com", "ünï@xn--bcher-kva.de"):
         SuppressedEmail.objects.create(email=key)
     SuppressedEmail.objects.create(email="local@example.com", source="local")

@@ -23,7 +23,7 @@ LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 
 
 @pytest.fixture(autouse=True)
-def _suppressed() -> None:
+def _suppressed(loaded_mirror: object) -> None:
     SuppressedEmail.objects.create(email="bad@example.com")
     SuppressedEmail.objects.create(email="ada@xn--bcher-kva.de")
 

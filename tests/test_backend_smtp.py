@@ -48,7 +48,7 @@ def smtp_server() -> Iterator[tuple[Recorder, int]]:
 
 
 @pytest.fixture(autouse=True)
-def _suppressed() -> None:
+def _suppressed(loaded_mirror: object) -> None:
     SuppressedEmail.objects.create(email="bad@example.com")
     SuppressedEmail.objects.create(email="local@example.com", source="local")
 

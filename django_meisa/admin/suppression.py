@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import router, transaction
 from django.db.models import Case, F, QuerySet, Subquery, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -18,8 +19,9 @@ from django.views.decorators.http import require_POST
 from django_meisa import conf
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 from django_meisa.suppression import explain_address, refresh_suppressions
-from django_meisa.suppression.addresses import normalize_email
+from django_meisa.suppression.addresses import canonical_key, why_no_key
 from django_meisa.suppression.local import remove_local_entries
+from django_meisa.suppression.negative_cache import bump_generation
 
 REFRESH_PERMISSION = "django_meisa.refresh_suppressedemail"
 HANDED_OVER = _(
@@ -28,16 +30,23 @@ HANDED_OVER = _(
 
 
 class LocalEntryForm(forms.ModelForm):
-    """Adds a ``local`` entry: the address is normalized, and must not exist yet."""
+    """Adds a ``local`` entry: exactly one address, stored under its canonical key.
+
+    ``"Jane <jane@example.com>"`` is stored as ``jane@example.com`` (the key every
+    lookup uses); a value that isn't exactly one address is refused, saying why.
+    """
 
     class Meta:
         model = SuppressedEmail
         fields = ["email", "reason"]
 
     def clean_email(self) -> str:
-        key = normalize_email(self.cleaned_data["email"])
-        if "@" not in key:
-            raise forms.ValidationError(_("Enter one email address."))
+        text = self.cleaned_data["email"]
+        key = canonical_key(text)
+        if key is None:
+            raise forms.ValidationError(
+                _("Not saved: %(why)s"), params={"why": why_no_key(text)}, code="invalid"
+            )
         existing = SuppressedEmail.objects.filter(email=key).exclude(pk=self.instance.pk)
         if existing.exists():
             raise forms.ValidationError(_("%(key)s is already suppressed."), params={"key": key})
@@ -87,7 +96,7 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
     ) -> tuple[QuerySet[SuppressedEmail], bool]:
         # Also match the normalized form, so "Ada@Bücher.de" finds "ada@xn--bcher-kva.de".
         results, duplicates = super().get_search_results(request, queryset, search_term)
-        key = normalize_email(search_term)
+        key = canonical_key(search_term)
         if key and key != search_term.strip():
             results = results | queryset.filter(email__contains=key)
         return results, duplicates
@@ -107,7 +116,10 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change:
             obj.source = SuppressedEmail.Source.LOCAL
-        super().save_model(request, obj, form, change)
+        using = router.db_for_write(SuppressedEmail)
+        with transaction.atomic(using=using):
+            super().save_model(request, obj, form, change)
+            bump_generation(using)  # every process's negative cache must re-check
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Only ``local`` rows are editable (their note); Meisa's rows are read-only."""

@@ -15,9 +15,10 @@ __all__ = ["SuppressedEmail", "SuppressionRefreshState"]
 class SuppressedEmail(models.Model):
     """One address that must not be emailed, stored under its normalized key.
 
-    ``email`` is ``django_meisa.suppression.addresses.normalize_email()`` of the address, so lookups
-    are exact matches on a unique index. Rows with source ``meisa`` are owned by the
-    refresh; ``local`` rows are added by staff and no refresh ever removes them.
+    ``email`` is ``django_meisa.suppression.addresses.canonical_key()`` of the address,
+    the same key every lookup computes, so lookups are exact matches on a unique index.
+    Rows with source ``meisa`` are owned by the refresh; ``local`` rows are added by
+    staff and no refresh ever removes them.
 
     "Last confirmed" is stored per refresh, not per row, so a refresh never rewrites a
     million rows: a ``meisa`` row with ``last_confirmed`` NULL (and ``reported_at`` NULL)
@@ -36,7 +37,10 @@ class SuppressedEmail(models.Model):
     email = models.CharField(
         _("email"),
         max_length=512,
-        help_text=_("Normalized: trimmed, lowercased, IDNA-encoded domain."),
+        help_text=_(
+            "Exactly one address. Stored as its key: the bare address, lowercased, "
+            'IDNA-encoded domain ("Jane <Jane@Example.com>" becomes jane@example.com).'
+        ),
     )
     source = models.CharField(
         _("source"),
@@ -116,6 +120,18 @@ class SuppressionRefreshState(models.Model):
         default=0,
         help_text=_("Addresses the latest list left out but the shrink guard kept."),
     )
+    last_rejected = models.PositiveIntegerField(
+        _("entries rejected"),
+        default=0,
+        help_text=_("Entries of the latest list that are not one storable address: skipped."),
+    )
+    last_note = models.TextField(
+        _("note on the latest refresh"),
+        blank=True,
+        default="",
+        help_text=_("Why the latest applied list was adjusted (e.g. an as_of in the future)."),
+    )
+    list_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
     last_error = models.TextField(_("last error"), blank=True)
     last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django_meisa.suppression.local import suppress_locally
 from django_meisa.suppression.lookup import (
     MeisaVerdict,
     explain_address,
@@ -19,6 +20,7 @@ __all__ = [
     "is_suppressed",
     "refresh_suppressions",
     "suppress_contact_status",
+    "suppress_locally",
     "suppressed_among",
     "suppressed_keys",
 ]

@@ -1,4 +1,4 @@
-"""Email address normalization (the one suppression key) and strict recipient parsing."""
+"""The one suppression key (``canonical_key``) and strict recipient parsing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from email.headerregistry import Address, AddressHeader
 from typing import Any
 
 __all__ = [
+    "MAX_KEY_LENGTH",
     "MeisaRecipient",
+    "canonical_key",
     "normalize_email",
     "normalize_many",
     "parse_address_header",
@@ -19,16 +21,58 @@ __all__ = [
 ]
 
 
-def normalize_email(address: str) -> str:
-    """Return the suppression key of ``address``: the ONE normalization, used everywhere.
+#: The longest key stored (``SuppressedEmail.email``'s max_length); longer values are
+#: no deliverable address (RFC 5321 caps a path at 256 octets) and are rejected.
+MAX_KEY_LENGTH = 512
 
-    Called when storing (refresh, upsert statuses, the admin) and when checking (the
-    email backend, ``is_suppressed``). Trims surrounding whitespace, lowercases the whole
-    address (NFC-composing the local part), and IDNA-encodes the domain (the encoding
-    Django uses when it sends), dropping one trailing dot of the domain. Never strips
-    ``+tags`` or dots: those can be different mailboxes. Never raises: a domain that
-    can't be IDNA-encoded is kept lowercased, so a listed oddity is still stored and
-    matched.
+
+def canonical_key(value: Any) -> str | None:
+    """Return THE suppression key of ``value``, or None when it has none.
+
+    The one function behind every stored key (Meisa's list, upsert statuses, the admin)
+    and every lookup (the email backend, ``is_suppressed``): whatever form a value
+    takes (``"Name <addr>"``, ``<addr>``, ``addr (comment)``, ``"quoted"@local``, mixed
+    case, Unicode or IDNA domains), it is parsed strictly to its one addr-spec and then
+    normalized (``normalize_email``). None means the value is not exactly one storable
+    address: several addresses, none, NUL, lone surrogates, over-long, or a key that
+    would not parse back to itself. Such a value is rejected when stored and dropped
+    when sent to (nothing proves it isn't suppressed). Never raises.
+    """
+    addr_spec = _addr_spec(value)
+    return None if addr_spec is None else _key_of(addr_spec)
+
+
+@functools.lru_cache(maxsize=8192)
+def _key_of(addr_spec: str) -> str | None:
+    # Cached: the backend asks about each recipient several times per batch (pure).
+    key = normalize_email(addr_spec)
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not _encodable(key):
+        return None
+    if _PLAIN_ADDR_SPEC.fullmatch(key):
+        return key  # a lowercased plain address is plain too: its own key
+    # Lowercasing or IDNA can make a text that no longer parses, or parses to something
+    # else; such a key could never be matched by a lookup, so it is no key at all.
+    again = _parse_single(key)
+    return key if again is not None and normalize_email(again) == key else None
+
+
+def _encodable(key: str) -> bool:
+    # A lone surrogate can't be stored by any database driver (nor sent over SMTP).
+    try:
+        key.encode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def normalize_email(address: str) -> str:
+    """Return ``address`` (an addr-spec) trimmed, lowercased, its domain IDNA-encoded.
+
+    The normalization step of ``canonical_key``, which parses first: call that one to
+    get a key. Lowercases the whole address (NFC-composing the local part), and
+    IDNA-encodes the domain (the encoding Django uses when it sends), dropping one
+    trailing dot of the domain. Never strips ``+tags`` or dots: those can be different
+    mailboxes. Never raises: a domain that can't be IDNA-encoded is kept lowercased.
     """
     text = address.strip()
     local, at, domain = text.rpartition("@")
@@ -47,17 +91,12 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).lower()
 
 
-# In a "\n"-joined ASCII batch, anything that makes normalize_email() differ from a
-# plain lower(): whitespace strip() removes (ASCII \s and \x1c-\x1f, "\n" aside), a
-# trailing domain dot; and a backslash, so the result is also valid COPY text.
-_SLOW_MARKERS = (" ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\\", ".\n")
-
-
 def normalize_many(addresses: list[str]) -> list[str]:
-    """Return ``[normalize_email(a) for a in addresses]``, fast for plain ASCII batches.
+    """Return ``[canonical_key(a) or "" for a in addresses]``, fast for plain batches.
 
-    Called by the refresh for each batch of Meisa's list: one ``lower()`` over the
-    joined batch when no address needs more than lowercasing (the usual case), the
+    Called by the refresh for each batch of Meisa's list ("" marks an entry that has no
+    key: the caller counts and skips it). One ``lower()`` over the joined batch when
+    every entry is a plain ASCII ``dot-atom@dot-atom`` (the usual case), the
     per-address function otherwise. Identical results either way (property-tested).
     """
     if not addresses:
@@ -66,11 +105,11 @@ def normalize_many(addresses: list[str]) -> list[str]:
     if (
         text.isascii()
         and text.count("\n") == len(addresses) - 1
-        and not text.endswith(".")
-        and not any(marker in text for marker in _SLOW_MARKERS)
+        and _PLAIN_BATCH.fullmatch(text)
+        and max(map(len, addresses)) <= MAX_KEY_LENGTH
     ):
         return text.lower().split("\n")
-    return [normalize_email(address) for address in addresses]
+    return [canonical_key(address) or "" for address in addresses]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -114,9 +153,10 @@ def parse_recipient(value: Any) -> MeisaRecipient:
     domain all give an unparseable recipient (``key`` None). Never raises.
     """
     addr_spec = _addr_spec(value)
-    if addr_spec is None:
+    key = None if addr_spec is None else _key_of(addr_spec)
+    if key is None:
         return MeisaRecipient(original=value, addr_spec=None, key=None)
-    return MeisaRecipient(original=value, addr_spec=addr_spec, key=_recipient_key(addr_spec))
+    return MeisaRecipient(original=value, addr_spec=addr_spec, key=key)
 
 
 def parse_address_header(value: Any) -> list[MeisaRecipient]:
@@ -136,9 +176,6 @@ def parse_address_header(value: Any) -> list[MeisaRecipient]:
     return [parse_recipient(str(mailbox).strip()) for mailbox in parsed.all_mailboxes]
 
 
-_recipient_key = functools.lru_cache(maxsize=8192)(normalize_email)
-
-
 def _addr_spec(value: Any) -> str | None:
     if isinstance(value, Address):
         return _parse_single(value.addr_spec)
@@ -147,8 +184,16 @@ def _addr_spec(value: Any) -> str | None:
             return None
         return _parse_single(value[1])
     if isinstance(value, str) or hasattr(value, "__html__") or _is_lazy(value):
-        return _parse_single(str(value))
+        return _parse_text(str(value))
     return None
+
+
+def _parse_text(text: str) -> str | None:
+    addr_spec = _parse_single(text)
+    if addr_spec is None and text.rstrip().endswith("."):
+        # "ada@example.com." names the same mailbox (a fully-qualified domain).
+        addr_spec = _parse_single(text.rstrip()[:-1])
+    return addr_spec
 
 
 def _is_lazy(value: Any) -> bool:
@@ -161,7 +206,9 @@ def _is_lazy(value: Any) -> bool:
 # return it unchanged, with one mailbox and no defects. Matching it first skips that
 # parser (about 0.2 ms an address), the bulk of the wrapper's cost on a large batch.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_ADDR_SPEC = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*")
+_PLAIN = rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*"
+_PLAIN_ADDR_SPEC = re.compile(_PLAIN)
+_PLAIN_BATCH = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
 
 
 # The email backend parses each recipient about three times per batch (its field, the
@@ -188,3 +235,19 @@ def _parse_single(text: str) -> str | None:
     if not mailbox.local_part or not mailbox.domain:
         return None
     return str(mailbox.addr_spec)
+
+
+def why_no_key(text: str) -> str:
+    """Say, for a person, why ``text`` has no ``canonical_key`` (used by the admin form)."""
+    if not text.strip():
+        return "Enter an email address."
+    if not _encodable(text) or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return "It contains a control character or an invalid (unpaired) code point."
+    if len(text) > 4 * MAX_KEY_LENGTH or len(normalize_email(text)) > MAX_KEY_LENGTH:
+        return f"It is longer than {MAX_KEY_LENGTH} characters, so it is no deliverable address."
+    mailboxes = parse_address_header(text)
+    if len(mailboxes) > 1 or (any(sep in text for sep in ",;") and "@" in text):
+        return "It holds several addresses (or separators): enter exactly one address."
+    if "@" not in text:
+        return "It has no @domain part: enter a whole address, like name@example.com."
+    return "It is not exactly one valid address (check quotes, brackets and dots)."

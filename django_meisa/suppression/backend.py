@@ -15,10 +15,14 @@ from django_meisa import conf
 from django_meisa.exceptions import (
     MeisaConfigurationError,
     MeisaRecipientsSuppressed,
+    MeisaSuppressionNotLoaded,
+    MeisaSuppressionStale,
     MeisaSuppressionUnavailable,
 )
 from django_meisa.signals import email_suppressed
+from django_meisa.suppression import freshness as mirror
 from django_meisa.suppression.addresses import MeisaRecipient, parse_address_header, parse_recipient
+from django_meisa.suppression.heal import request_refresh
 from django_meisa.suppression.lookup import suppressed_keys
 
 logger = logging.getLogger("django_meisa.backends")
@@ -61,6 +65,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
             super().__init__(fail_silently=fail_silently)
         self.fail_silently = fail_silently
         self.inner = self.build_inner_backend(alias, backend, mailer, options, kwargs)
+        self.freshness: mirror.MirrorFreshness | None = None
 
     # Hooks ----------------------------------------------------------------------------
 
@@ -107,11 +112,14 @@ class SuppressionEmailBackend(BaseEmailBackend):
     def lookup(self, keys: set[str]) -> set[str] | None:
         """Return the suppressed keys among ``keys``; None means "send nothing".
 
-        Fails closed: a database error raises ``MeisaSuppressionUnavailable`` (or,
-        with ``fail_silently``, logs and returns None). With
-        ``MEISA["SUPPRESSION_FAIL_OPEN"]`` it logs and returns an empty set instead.
+        Also reads the mirror's freshness (``self.freshness``, cached per process for a
+        few seconds, so no query per message). Fails closed: a database error raises
+        ``MeisaSuppressionUnavailable`` (or, with ``fail_silently``, logs and returns
+        None). With ``MEISA["SUPPRESSION_FAIL_OPEN"]`` it logs and returns an empty set.
         """
+        self.freshness = None
         try:
+            self.freshness = mirror.mirror_freshness()
             return suppressed_keys(keys)
         except DatabaseError as err:
             if conf.get_setting("SUPPRESSION_FAIL_OPEN"):
@@ -124,6 +132,38 @@ class SuppressionEmailBackend(BaseEmailBackend):
                 "The suppression table could not be read, so no mail was sent. "
                 'Fix the database, or set MEISA["SUPPRESSION_FAIL_OPEN"] to accept the risk.'
             ) from err
+
+    def mirror_problem(self) -> MeisaSuppressionUnavailable | None:
+        """Return the error to raise instead of sending filtered mail, or None.
+
+        Called by ``send_messages`` after the lookup. A never-loaded mirror gives
+        ``MeisaSuppressionNotLoaded`` (None with ``SUPPRESSION_FAIL_OPEN``: local
+        entries still filter); a stale one gives ``MeisaSuppressionStale`` under the
+        "raise" policy, None under "warn". Either way it is reported (rate-limited ERROR
+        log and ``suppression_stale`` signal) and one refresh is requested.
+        """
+        state = self.freshness
+        if state is None or (state.loaded and not state.stale):
+            return None
+        request_refresh()
+        text = mirror.describe(state)
+        if not state.loaded and not conf.get_setting("SUPPRESSION_FAIL_OPEN"):
+            mirror.report(state, type(self), "sending nothing (fail closed)")
+            return MeisaSuppressionNotLoaded(
+                f"The suppression mirror {text}, so no mail was sent. Run 'manage.py "
+                "meisa_refresh_suppressions' (a refresh was also requested from the "
+                "Celery workers), and run Celery beat with the refresh entry. To send "
+                'unfiltered meanwhile, set MEISA["SUPPRESSION_FAIL_OPEN"] = True.'
+            )
+        if state.loaded and _stale_policy() == "raise":
+            mirror.report(state, type(self), "sending nothing (SUPPRESSION_STALE_POLICY)")
+            return MeisaSuppressionStale(
+                f"The suppression mirror {text}, so no mail was sent "
+                '(MEISA["SUPPRESSION_STALE_POLICY"] = "raise"). Check the Celery beat and '
+                "worker, and the refresh's last error in the admin."
+            )
+        mirror.report(state, type(self), "sending anyway, filtered by what it holds")
+        return None
 
     def bypassed(self, message: Any) -> bool:
         """True when ``message`` may skip the filter (opt-in twice, logged)."""
@@ -196,6 +236,9 @@ class SuppressionEmailBackend(BaseEmailBackend):
         A message whose every recipient is suppressed is not sent and not counted; with
         ``MEISA["SUPPRESSION_ALL_SUPPRESSED"] = "raise"``, ``MeisaRecipientsSuppressed``
         is raised after the rest of the batch went out (unless ``fail_silently``).
+        While the mirror can't be trusted (``mirror_problem``), only bypassed messages
+        and messages without recipients are sent; then the problem is raised (unless
+        ``fail_silently``).
         """
         messages = list(email_messages or [])
         if not messages:
@@ -205,8 +248,13 @@ class SuppressionEmailBackend(BaseEmailBackend):
         suppressed = self.lookup(checked)
         if suppressed is None:
             return 0
-        outgoing, dropped = self._filter_batch(messages, parsed, checked, suppressed)
+        problem = self.mirror_problem()
+        outgoing, dropped, unfiltered = self._filter_batch(messages, parsed, checked, suppressed)
+        if problem is not None:
+            outgoing = unfiltered  # bypassed, or without recipients: the mirror isn't asked
         sent = int(self.inner.send_messages(outgoing) or 0) if outgoing else 0
+        if problem is not None and not self.fail_silently:
+            raise problem
         if dropped and _policy() == "raise" and not self.fail_silently:
             raise MeisaRecipientsSuppressed(dropped, sent)
         return sent
@@ -217,13 +265,15 @@ class SuppressionEmailBackend(BaseEmailBackend):
         parsed: list[dict[str, list[MeisaRecipient]]],
         checked: set[str],
         suppressed: set[str],
-    ) -> tuple[list[Any], list[Any]]:
+    ) -> tuple[list[Any], list[Any], list[Any]]:
         outgoing: list[Any] = []
         dropped_messages: list[Any] = []
+        unfiltered: list[Any] = []
         for message, recipients in zip(messages, parsed, strict=True):
             total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
-            if (total == 0 and not recipients[ENVELOPE]) or self.bypassed(message):
+            if _no_recipients(recipients) or self.bypassed(message):
                 outgoing.append(message)
+                unfiltered.append(message)
                 continue
             dropped = self.filter_message(message, recipients, suppressed)
             if dropped:
@@ -232,7 +282,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
                 dropped_messages.append(message)
             else:
                 outgoing.append(message)
-        return outgoing, dropped_messages
+        return outgoing, dropped_messages, unfiltered
 
     def _report(self, message: Any, dropped: list[str], total: int) -> None:
         logger.info(
@@ -246,6 +296,15 @@ class SuppressionEmailBackend(BaseEmailBackend):
         ):
             if isinstance(error, Exception):
                 logger.error("email_suppressed receiver %r raised %r", receiver, error)
+
+
+def _no_recipients(recipients: dict[str, list[MeisaRecipient]]) -> bool:
+    total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
+    return total == 0 and not recipients[ENVELOPE]
+
+
+def _stale_policy() -> str:
+    return str(conf.get_setting("SUPPRESSION_STALE_POLICY")).lower()
 
 
 def _envelope(message: Any) -> list[Any]:

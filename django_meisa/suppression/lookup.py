@@ -9,7 +9,8 @@ from django.db import connections, models, router
 
 from django_meisa import conf
 from django_meisa.models import SuppressedEmail
-from django_meisa.suppression.addresses import normalize_email, parse_recipient
+from django_meisa.suppression import negative_cache
+from django_meisa.suppression.addresses import canonical_key, parse_recipient
 
 
 def suppressed_keys(keys: Iterable[str]) -> set[str]:
@@ -22,6 +23,7 @@ def suppressed_keys(keys: Iterable[str]) -> set[str]:
     unique = sorted(set(keys))
     size = max(1, int(conf.get_setting("SUPPRESSION_LOOKUP_BATCH_SIZE")))
     using = router.db_for_read(SuppressedEmail)
+    unique = list(negative_cache.cache.possible_hits(unique, using))
     lookup = _any_lookup if connections[using].vendor == "postgresql" else _in_lookup
     found: set[str] = set()
     for start in range(0, len(unique), size):
@@ -50,17 +52,19 @@ def _any_lookup(keys: list[str], using: str) -> list[str]:
 def suppressed_among(addresses: Iterable[str]) -> set[str]:
     """Return the members of ``addresses`` (as given) that must not be emailed.
 
-    Each address is normalized with ``normalize_email``, so ``"Ada@Example.COM"`` is
-    returned when ``ada@example.com`` is suppressed. One query per batch.
+    Each address goes through ``canonical_key``, so ``"Ada <Ada@Example.COM>"`` is
+    returned when ``ada@example.com`` is suppressed; a value that is not exactly one
+    address is returned too (the email backend drops it). One query per batch.
     """
-    given = list(addresses)
-    found = suppressed_keys(normalize_email(a) for a in given)
-    return {a for a in given if normalize_email(a) in found}
+    given = {a: canonical_key(a) for a in addresses}
+    found = suppressed_keys(key for key in given.values() if key is not None)
+    return {a for a, key in given.items() if key is None or key in found}
 
 
 def is_suppressed(email: str) -> bool:
-    """True when ``email`` (a bare address) must not be emailed."""
-    return bool(suppressed_keys([normalize_email(email)]))
+    """True when ``email`` must not be emailed: suppressed, or not exactly one address."""
+    key = canonical_key(email)
+    return key is None or bool(suppressed_keys([key]))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from django_meisa.client import MeisaClient, UnsubscribedList
 from django_meisa.exceptions import MeisaStaleListError
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 from django_meisa.suppression.apply import Diff, DiffApplier, ShrinkGuard
+from django_meisa.suppression.freshness import forget_freshness
+from django_meisa.suppression.listing import PreparedList, prepare_list, usable_applied_as_of
 from django_meisa.suppression.lock import acquire_lease, new_owner, release_lease
 
 logger = logging.getLogger("django_meisa.suppression")
@@ -26,7 +28,9 @@ class RefreshResult:
 
     ``error`` is None on success. ``skipped`` is True when nothing was tried, and
     ``skipped_reason`` says why (another run holds the lock, or ``MEISA["ENABLED"]`` is
-    False). ``withheld`` counts the deletions the shrink guard kept back.
+    False). ``withheld`` counts the deletions the shrink guard kept back, ``rejected``
+    the list entries skipped because they are not one storable address; ``note`` says
+    why the list was adjusted (an ``as_of`` in the future), if it was.
     """
 
     added: int = 0
@@ -38,6 +42,8 @@ class RefreshResult:
     error: str | None = None
     as_of: dt.datetime | None = None
     count: int | None = None
+    rejected: int = 0
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -57,8 +63,9 @@ def refresh_suppressions(
     """Download Meisa's list and apply it to ``SuppressedEmail`` as one diff.
 
     Called by the ``refresh_suppressed_emails`` task, the ``meisa_refresh_suppressions``
-    command and the admin's "refresh now". ``force`` (or ``MEISA["SUPPRESSION_FORCE_SHRINK"]``)
-    applies deletions the shrink guard would withhold. Never raises for a failed refresh:
+    command and the admin's "refresh now". ``force`` applies a list older than the one
+    applied, and (like ``MEISA["SUPPRESSION_FORCE_SHRINK"]``) the deletions the shrink
+    guard would withhold. Never raises for a failed refresh:
     the table is left untouched and the error is logged, recorded on
     ``SuppressionRefreshState`` and returned in ``RefreshResult.error``.
     """
@@ -85,57 +92,83 @@ def _refresh(*, force: bool, client: MeisaClient | None) -> RefreshResult:
         last_attempt_at=started
     )
     listing = (client or MeisaClient()).fetch_unsubscribed_emails()
+    prepared = prepare_list(listing.emails, listing.as_of, started)
     guard = ShrinkGuard(
         max_fraction=float(conf.get_setting("SUPPRESSION_SHRINK_MAX_FRACTION")),
         min_count=int(conf.get_setting("SUPPRESSION_SHRINK_MIN_COUNT")),
         force=force or bool(conf.get_setting("SUPPRESSION_FORCE_SHRINK")),
     )
-    diff = _apply(listing, guard, started)
+    diff = _apply(listing, prepared, guard, started, force=force)
     result = RefreshResult(
         added=diff.added,
         confirmed=diff.confirmed,
         removed=diff.removed,
         withheld=diff.withheld,
-        as_of=listing.as_of,
+        as_of=prepared.as_of,
         count=listing.count,
+        rejected=prepared.rejected + diff.skipped,
+        note=prepared.note,
     )
     _log_success(result)
+    forget_freshness()
     return result
 
 
-def _apply(listing: UnsubscribedList, guard: ShrinkGuard, now: dt.datetime) -> Diff:
+def _apply(
+    listing: UnsubscribedList,
+    prepared: PreparedList,
+    guard: ShrinkGuard,
+    now: dt.datetime,
+    *,
+    force: bool,
+) -> Diff:
     using = router.db_for_write(SuppressedEmail)
-    grace = dt.timedelta(seconds=float(conf.get_setting("SUPPRESSION_STATUS_GRACE")))
     with transaction.atomic(using=using):
         state = (
             SuppressionRefreshState.objects.using(using)
             .select_for_update()
             .get(pk=SuppressionRefreshState.SINGLETON_PK)
         )
-        if state.as_of is not None and listing.as_of < state.as_of:
+        applied = usable_applied_as_of(state.as_of, now)
+        if not force and applied is not None and prepared.as_of < applied:
             raise MeisaStaleListError(
-                f"Meisa's list is as of {listing.as_of.isoformat()}, older than the "
-                f"applied {state.as_of.isoformat()}; not applied"
+                f"Meisa's list is as of {prepared.as_of.isoformat()}, older than the "
+                f"applied {applied.isoformat()}; not applied. If the applied date is "
+                "wrong, run 'manage.py meisa_refresh_suppressions --force'"
             )
         params = {
             "now": now,
-            "as_of": listing.as_of,
-            "previous_as_of": state.as_of,
-            "grace_cutoff": listing.as_of - grace,
+            "as_of": prepared.as_of,
+            "previous_as_of": applied,
+            "grace_cutoff": _grace_cutoff(prepared.as_of),
+            "previous_digest": state.list_digest,
         }
-        diff = DiffApplier(using).apply(listing.emails, params, guard)
-        _record_success(state, listing, diff)
+        diff = DiffApplier(using).apply(prepared.keys, params, guard)
+        _record_success(state, listing, prepared, diff)
     return diff
 
 
-def _record_success(state: SuppressionRefreshState, listing: UnsubscribedList, diff: Diff) -> None:
+def _grace_cutoff(as_of: dt.datetime) -> dt.datetime:
+    grace = dt.timedelta(seconds=float(conf.get_setting("SUPPRESSION_STATUS_GRACE")))
+    try:
+        return as_of - grace
+    except OverflowError:  # an as_of near year 1: nothing was reported before it anyway
+        return as_of
+
+
+def _record_success(
+    state: SuppressionRefreshState, listing: UnsubscribedList, prepared: PreparedList, diff: Diff
+) -> None:
     state.last_success_at = timezone.now()
-    state.as_of = listing.as_of
+    state.as_of = prepared.as_of
     state.count = listing.count
     state.last_added = diff.added
     state.last_confirmed = diff.confirmed
     state.last_removed = diff.removed
     state.withheld = diff.withheld
+    state.last_rejected = prepared.rejected + diff.skipped
+    state.last_note = prepared.note
+    state.list_digest = diff.digest
     state.save(
         update_fields=[
             "last_success_at",
@@ -145,8 +178,24 @@ def _record_success(state: SuppressionRefreshState, listing: UnsubscribedList, d
             "last_confirmed",
             "last_removed",
             "withheld",
+            "last_rejected",
+            "last_note",
+            "list_digest",
         ]
     )
+
+
+def forget_applied_as_of() -> None:
+    """Clear the applied ``as_of``, so the next refresh applies whatever list it gets.
+
+    The operator's way out when a wrong date was applied (``meisa_refresh_suppressions
+    --reset-as-of``); recorded in the state's note. Database errors propagate.
+    """
+    SuppressionRefreshState.load()
+    SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK).update(
+        as_of=None, last_note="The applied as_of was reset by an operator."
+    )
+    logger.warning("Suppression refresh: the applied as_of was reset by an operator")
 
 
 def _log_success(result: RefreshResult) -> None:
@@ -160,7 +209,11 @@ def _log_success(result: RefreshResult) -> None:
             *counts[:3],
         )
         return
-    logger.info("Suppression refresh: added %d, confirmed %d, removed %d, withheld %d", *counts)
+    logger.info(
+        "Suppression refresh: added %d, confirmed %d, removed %d, withheld %d, rejected %d",
+        *counts,
+        result.rejected,
+    )
 
 
 def _failed(err: BaseException) -> RefreshResult:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 
 from django_meisa.models import SuppressedEmail
-from django_meisa.suppression.addresses import normalize_email
+from django_meisa.suppression.addresses import canonical_key
+from django_meisa.suppression.negative_cache import bump_generation
 
 logger = logging.getLogger("django_meisa.suppression")
 
@@ -26,12 +27,18 @@ def suppress_contact_status(email: str, status: str) -> None:
     An ``active`` status is ignored. Database errors propagate.
     """
     status = (status or "").strip().lower()
-    key = normalize_email(email or "")
-    if status == ACTIVE or not key:
+    if status == ACTIVE:
+        return
+    key = canonical_key(email or "")
+    if key is None:
+        # Nothing could ever be sent to it either: the backend drops such a recipient.
+        logger.warning("Meisa reported a contact status for a value that is no address")
         return
     now = timezone.now()
-    with transaction.atomic():
-        entry, created = SuppressedEmail.objects.select_for_update().get_or_create(
+    using = router.db_for_write(SuppressedEmail)
+    with transaction.atomic(using=using):
+        bump_generation(using)
+        entry, created = SuppressedEmail.objects.using(using).select_for_update().get_or_create(
             email=key,
             defaults={"source": SuppressedEmail.Source.MEISA, "reported_at": now, "reason": status},
         )
