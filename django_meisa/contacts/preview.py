@@ -41,11 +41,12 @@ class MeisaPreview:
         return json.dumps(self.payload, indent=2, ensure_ascii=False, sort_keys=False)
 
 
-def preview_contact(user: Any) -> MeisaPreview:
+def preview_contact(user: Any, *, source: str | None = None) -> MeisaPreview:
     """Return what the next sync of ``user`` (an instance) would send; sends nothing.
 
     Called by ``meisa_sync --preview``, the admin's preview page and the backfill's dry
-    run. Never raises a ``MeisaError``: a failing mapper becomes ``error`` and ``field``.
+    run (which passes its ``source``, "initial_sync"). Never raises a ``MeisaError``: a
+    failing mapper becomes ``error`` and ``field``.
     """
     eligible = is_eligible(user)
     try:
@@ -56,7 +57,7 @@ def preview_contact(user: Any) -> MeisaPreview:
         return MeisaPreview(
             user.pk, eligible=eligible, error=str(err), field=failing_field(err), detail=cause(err)
         )
-    return MeisaPreview(user.pk, {**payload, "source": next_source(user.pk)}, eligible)
+    return MeisaPreview(user.pk, {**payload, "source": source or next_source(user.pk)}, eligible)
 
 
 def next_source(user_pk: Any) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django_meisa.signals import contact_synced
+from django_meisa.signals import contact_synced, user_deleted
+from django_meisa.suppression.deleted import suppress_deleted_user
 from django_meisa.suppression.status import ACTIVE, suppress_contact_status
 
 logger = logging.getLogger("django_meisa.suppression")
@@ -32,3 +33,4 @@ def mirror_contact_status(
 def connect_receivers() -> None:
     """Connect suppression's receivers (idempotent, called by ``MeisaConfig.ready``)."""
     contact_synced.connect(mirror_contact_status, dispatch_uid="meisa-mirror-contact-status")
+    user_deleted.connect(suppress_deleted_user, dispatch_uid="meisa-suppress-deleted-user")

@@ -6,6 +6,7 @@ With no environment at all it runs on SQLite, with Celery eager and the local Me
 """
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -66,6 +67,9 @@ INSTALLED_APPS = [
     "billing",
     "django_meisa",
 ]
+# django-meisa's health checks (/ht/) when the optional "health" extra is installed.
+if find_spec("health_check") is not None:
+    INSTALLED_APPS.append("health_check")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -154,6 +158,12 @@ MEISA = {
     "TAG_NAMES": "accounts.meisa.tag_names",
     # A plan change (upgrade, downgrade, churn) saves the Subscription: sync its user.
     "SYNC_TRIGGERS": {"billing.Subscription": "user"},
+    # Who is synced, on every path (saves, logins, triggers, the sweep, the admin, the
+    # backfill): staff and deactivated accounts stay out of Meisa.
+    "SYNC_USERS_FILTER": {"is_active": True, "is_staff": False},
+    # A deleted account gets one last upsert adding this tag, for a Meisa automation
+    # (Meisa has no delete endpoint: see docs/howto/operations.md).
+    "DELETED_USER_TAG": "account-deleted",
     "EMAIL_BACKEND": env("MEISA_DELIVERY_BACKEND", _DELIVERY_BACKEND),
 }
 

@@ -1,5 +1,7 @@
 """URLs of the example site."""
 
+from importlib.util import find_spec
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -16,3 +18,23 @@ urlpatterns = [
     path("email/", views.send_test_email, name="send-test-email"),
     path("admin/", admin.site.urls),
 ]
+
+# django-meisa's health checks, when the optional extra is installed
+# (pip install "django-meisa[health]"): /ht/ answers 500 when one fails.
+if find_spec("health_check") is not None:
+    from health_check.views import HealthCheckView
+
+    urlpatterns.append(
+        path(
+            "ht/",
+            HealthCheckView.as_view(
+                checks=[
+                    "health_check.checks.Database",
+                    "django_meisa.health.MeisaMirrorFresh",
+                    "django_meisa.health.MeisaSyncBacklog",
+                    "django_meisa.health.MeisaAPIKey",
+                ]
+            ),
+            name="health",
+        )
+    )
