@@ -16,6 +16,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import filterfalse
 from typing import Any
 
 from django.db import connections
@@ -77,20 +78,37 @@ class DiffApplier:
         ``grace_cutoff`` (rows an upsert reported after it are kept even when unlisted) and
         optionally ``previous_digest`` (``Diff.digest`` of the last applied list).
         """
-        keys, skipped, digest = _usable_keys(emails)
-        diff = Diff(loaded=len(keys), skipped=skipped, digest=digest)
+        sha = _sha(emails)
         with self.connection.cursor() as cursor:
             store = KeyStore.for_connection(self.connection, cursor)
-            same = digest == params.get("previous_digest") and not guard.force
-            if same and _unchanged(store, len(keys)):
-                diff.held = diff.loaded
-                diff.unchanged = True
-                return diff
-            if not store.any_rows() and keys and store.first_load(keys):
-                diff.added = diff.loaded
-                return diff
-            self._apply_diff(store, keys, diff, params, guard)
+            unchanged = self._unchanged(store, sha, params.get("previous_digest") or "", guard)
+            if unchanged is not None:
+                return unchanged
+            keys = set(emails)
+            keys.discard("")
+            diff = Diff(loaded=len(keys), skipped=list(emails).count(""))
+            if not store.any_rows() and keys:
+                _drop_unstorable(keys, diff)
+                if store.first_load(keys):
+                    diff.added = diff.loaded
+            if not diff.added:
+                self._apply_diff(store, keys, diff, params, guard)
+        diff.digest = f"{diff.loaded}:{sha}"
         return diff
+
+    def _unchanged(
+        self, store: KeyStore, sha: str, previous: str, guard: ShrinkGuard
+    ) -> Diff | None:
+        # The same list as last time (its digest holds the count of keys applied), and
+        # the table as that refresh left it: exactly that many plain meisa rows and no
+        # stamped ones (a report, a withheld deletion). Then there is nothing to write.
+        count, _, previous_sha = previous.partition(":")
+        if guard.force or not count.isdigit() or previous_sha != sha:
+            return None
+        plain, stamped = store.meisa_counts()
+        if plain != int(count) or stamped:
+            return None
+        return Diff(loaded=plain, held=plain, digest=previous, unchanged=True)
 
     def _apply_diff(
         self,
@@ -107,11 +125,9 @@ class DiffApplier:
         gone: list[str] = []
         for batch in store.held_keys():  # keys shrinks to the new ones as held ones show
             diff.held += len(batch)
-            for key in batch:
-                if key in keys:
-                    keys.remove(key)
-                else:
-                    gone.append(key)
+            gone.extend(filterfalse(keys.__contains__, batch))  # held, not listed
+            keys.difference_update(batch)
+        _drop_unstorable(keys, diff)  # only new keys: held ones were stored before
         diff.added = store.insert(sorted(keys), params["now"])
         unstamp = "last_confirmed = NULL, reported_at = NULL"
         store.update(unstamp, "source = %s", reconfirm, [MEISA])
@@ -165,26 +181,21 @@ def _mark_local(store: KeyStore, special: Special, keys: set[str], as_of: dt.dat
     store.update("last_confirmed = NULL", "source = %s", unlisted, [LOCAL])
 
 
-def _unchanged(store: KeyStore, listed: int) -> bool:
-    # The same list as last time, and the table as that refresh left it: exactly that
-    # many plain meisa rows and no stamped ones (a report, a withheld deletion).
-    plain, stamped = store.meisa_counts()
-    return plain == listed and stamped == 0
-
-
-def _usable_keys(emails: Sequence[str]) -> tuple[set[str], int, str]:
-    """The distinct storable keys, how many entries had none, and the keys' digest."""
+def _sha(emails: Sequence[str]) -> str:
+    """The list's digest (53 hex digits of SHA-256), in C over a million keys."""
     digest = hashlib.sha256(DIGEST_VERSION)
-    keys: set[str] = set()
-    skipped = 0
     for start in range(0, len(emails), 50_000):
-        batch = [key for key in emails[start : start + 50_000] if 0 < len(key) <= MAX_KEY_LENGTH]
-        skipped += min(50_000, len(emails) - start) - len(batch)
-        digest.update("\n".join(batch).encode("utf-8", "surrogatepass"))
+        digest.update("\n".join(emails[start : start + 50_000]).encode("utf-8", "surrogatepass"))
         digest.update(b"\n")
-        keys.update(batch)
-    if skipped:
-        # Empty, or longer than any deliverable address (and than the column): one such
-        # entry must not block every refresh, and can't match a real recipient.
-        logger.warning("Skipped %d unusable entries of Meisa's list", skipped)
-    return keys, skipped, digest.hexdigest()
+    return digest.hexdigest()[:53]  # with "<count>:" it fits the 64-character column
+
+
+def _drop_unstorable(keys: set[str], diff: Diff) -> None:
+    # Empty, or longer than any deliverable address (and than the column): one such
+    # entry must not block every refresh, and can't match a real recipient.
+    unstorable = [key for key in keys if len(key) > MAX_KEY_LENGTH]
+    keys.difference_update(unstorable)
+    diff.skipped += len(unstorable)
+    diff.loaded -= len(unstorable)
+    if diff.skipped:
+        logger.warning("Skipped %d unusable entries of Meisa's list", diff.skipped)

@@ -9,7 +9,6 @@ savepoint and falls back to plain DML when the role may not run it.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +22,6 @@ UNIQUE_CONSTRAINT = "meisa_suppressed_email_uniq"  # SuppressedEmail.Meta.constr
 MEISA, LOCAL = "meisa", "local"  # SuppressedEmail.Source
 READ_BATCH = 20_000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_UNESCAPE = re.compile(r"\\(.)")
-_COPY_CODES = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}
 
 
 @dataclass
@@ -188,7 +185,11 @@ class MySQLKeyStore(KeyStore):
 
 
 class PostgresKeyStore(KeyStore):
-    """PostgreSQL: COPY in and out, one array parameter per write instead of IN lists."""
+    """PostgreSQL: COPY for the first load, one array parameter per write instead of IN lists.
+
+    The held keys are read with a plain SELECT: psycopg hands COPY TO STDOUT out one row
+    at a time, which measured five times slower than fetching the same rows.
+    """
 
     write_batch = 50_000
 
@@ -231,21 +232,6 @@ class PostgresKeyStore(KeyStore):
             if batch:
                 copy.write(_copy_lines(batch))
 
-    def held_keys(self) -> Iterator[list[str]]:
-        raw = self.cursor.cursor
-        if not hasattr(raw, "copy"):
-            yield from super().held_keys()
-            return
-        sql = f"COPY (SELECT email FROM {self.table} WHERE source = 'meisa') TO STDOUT"
-        tail = b""
-        with raw.copy(sql) as copy:
-            for block in copy:
-                data = tail + bytes(block)
-                cut = data.rfind(b"\n") + 1
-                tail = data[cut:]
-                if cut:
-                    yield _copy_keys(data[:cut])
-
     def insert(self, keys: list[str], now: dt.datetime) -> int:
         added = 0
         for batch in self._batches(keys):
@@ -270,15 +256,3 @@ def _copy_lines(batch: list[str]) -> str:
     if "\\" in text or "\t" in text or "\r" in text or text.count("\n") != len(batch) - 1:
         text = "\n".join(key.translate(_COPY_ESCAPES) for key in batch)
     return text + "\n"
-
-
-def _copy_keys(data: bytes) -> list[str]:
-    """COPY text-format lines (one column) back to keys."""
-    lines = data.decode("utf-8").split("\n")[:-1]
-    if any("\\" in line for line in lines):
-        return [_COPY_UNESCAPE.sub(_unescape, line) for line in lines]
-    return lines
-
-
-def _unescape(match: re.Match[str]) -> str:
-    return _COPY_CODES.get(match.group(1), match.group(1))
