@@ -25,6 +25,19 @@ def cache(settings):
     negative_cache.cache.clear()
 
 
+@pytest.fixture
+def receivers():
+    """The post_save/post_delete safety net, connected as the app's ready() does."""
+    from django.db.models.signals import post_delete, post_save
+
+    was_connected = any(r[0][0] == "meisa_generation_save" for r in post_save.receivers)
+    negative_cache.connect_receivers()
+    yield
+    if not was_connected:
+        post_save.disconnect(sender=SuppressedEmail, dispatch_uid="meisa_generation_save")
+        post_delete.disconnect(sender=SuppressedEmail, dispatch_uid="meisa_generation_del")
+
+
 def test_the_filter_has_no_false_negatives_and_few_false_positives():
     keys = [f"user{i}@example.com" for i in range(100_000)]
     built = KeyFilter(token=1, expected=len(keys))
@@ -80,6 +93,25 @@ def test_a_write_with_its_bump_retires_the_filter_at_once(cache):
     SuppressedEmail.objects.create(email="new@example.com")
     bump_generation("default")
     # Stale: every key is checked in the database (and a rebuild starts in the background).
+    assert cache.possible_hits(["new@example.com"], "default") == ["new@example.com"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("write", ["create", "save", "delete", "queryset delete"])
+def test_an_orm_write_without_an_explicit_bump_still_retires_the_filter(cache, write, receivers):
+    entry = SuppressedEmail.objects.create(email="row@example.com")
+    cache.rebuild("default")
+    before = current_generation("default")
+    if write == "create":
+        SuppressedEmail.objects.create(email="new@example.com")
+    elif write == "save":
+        entry.reason = "bounced"
+        entry.save()
+    elif write == "delete":
+        entry.delete()
+    else:
+        SuppressedEmail.objects.filter(pk=entry.pk).delete()
+    assert current_generation("default") != before
     assert cache.possible_hits(["new@example.com"], "default") == ["new@example.com"]
 
 

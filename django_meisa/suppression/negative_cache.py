@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connections, models, transaction
+from django.db.models.signals import post_delete, post_save
 
 from django_meisa import conf
 from django_meisa.models import SuppressedEmail, SuppressionGeneration
@@ -67,6 +68,21 @@ def _token_sql(connection: Any) -> str:
     assert pk is not None
     # Only quoted identifiers from the model's metadata are formatted in.
     return f"SELECT {qn(token.column)} FROM {qn(meta.db_table)} WHERE {qn(pk.column)} = %s"  # noqa: S608
+
+
+def connect_receivers() -> None:
+    """Bump on every ORM save and delete of a ``SuppressedEmail`` row (a safety net).
+
+    The package's own writers call ``bump_generation`` themselves (bulk statements send
+    no signals); this covers a site's code, a data migration or a test writing rows
+    through the ORM one by one. Called once from the app's ``ready()``.
+    """
+    post_save.connect(_written, sender=SuppressedEmail, dispatch_uid="meisa_generation_save")
+    post_delete.connect(_written, sender=SuppressedEmail, dispatch_uid="meisa_generation_del")
+
+
+def _written(sender: Any, instance: Any, using: str, **kwargs: Any) -> None:
+    bump_generation(using)
 
 
 class KeyFilter:
