@@ -10,9 +10,14 @@ from django.conf import settings
 #: and is reported by the ``meisa.E003`` system check.
 DEFAULTS: dict[str, Any] = {
     # Foundation
+    #: Your Meisa API key (scopes contacts:write and contacts:read); read it from the
+    #: environment. Required while ENABLED (meisa.E001); never logged or shown.
     "API_KEY": None,
+    #: Meisa's API root; https only, except http://127.0.0.1 / localhost for a local fake.
     "BASE_URL": "https://api.meisa.io/api/v1",
+    #: False turns django-meisa off: no sync is requested or sent, refreshes are skipped.
     "ENABLED": True,
+    #: Seconds per HTTP request to Meisa: one number, or a (connect, read) pair.
     "TIMEOUT": (3.05, 10.0),
     # Contact sync: mapping (see mapping.py and the README's "Mapping users to Meisa")
     #: Meisa custom field name -> attribute path on the user ("profile.plan") or the
@@ -28,7 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "FIRST_NAME_FIELD": "first_name",
     "LAST_NAME_FIELD": "last_name",
     # Contact sync: triggers and the request path (enqueue.py, receivers.py)
+    #: Sync a user after each committed save of the user model (post_save).
     "SYNC_ON_SAVE": True,
+    #: Sync a user after each login (exactly one upsert per login).
     "SYNC_ON_LOGIN": True,
     #: {"app_label.Model": "attribute.path.to.user"}: a save or delete syncs that user.
     "SYNC_TRIGGERS": {},
