@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from django_meisa.models import SuppressedEmail
 from django_meisa.suppression.apply import Diff, DiffApplier, ShrinkGuard
+from django_meisa.suppression.negative_cache import current_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +59,16 @@ def test_an_unchanged_list_writes_nothing():
     assert again.unchanged
     assert again.digest == first.digest
     assert not [q for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
+
+
+def test_a_write_bumps_the_generation_and_an_unchanged_list_does_not():
+    first = apply(keys(0, 50))
+    token = current_generation("default")
+    assert token is not None
+    apply(keys(0, 50), previous=first)
+    assert current_generation("default") == token
+    apply(keys(0, 51), previous=first)
+    assert current_generation("default") != token
 
 
 def test_the_digest_follows_the_keys_not_their_count():

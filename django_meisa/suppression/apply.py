@@ -22,6 +22,7 @@ from typing import Any
 from django.db import connections
 
 from django_meisa.suppression.apply_store import LOCAL, MEISA, KeyStore, Special
+from django_meisa.suppression.negative_cache import bump_generation
 
 logger = logging.getLogger("django_meisa.suppression")
 
@@ -94,6 +95,8 @@ class DiffApplier:
             if not diff.added:
                 self._apply_diff(store, keys, diff, params, guard)
         diff.digest = f"{diff.loaded}:{sha}"
+        # Every process's negative cache must look again (an unchanged list skips this).
+        bump_generation(self.connection.alias)
         return diff
 
     def _unchanged(
