@@ -82,6 +82,10 @@ elif DATABASE_VENDOR == "sqlite":
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 else:
     raise ValueError(f"MEISA_TEST_DATABASE={DATABASE_VENDOR!r}: use sqlite, postgres or mariadb")
+# A second alias, used only by tests/test_sync_databases.py (which marks it): a replica
+# left stale on purpose, with a router sending reads there, proving that the sync reads
+# and writes the primary.
+DATABASES["stale_replica"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

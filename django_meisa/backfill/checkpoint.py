@@ -158,7 +158,7 @@ def finish_run(
     The run is finished when its selection is complete and every chunk is done;
     otherwise it is interrupted and ``--resume`` continues it.
     """
-    run.refresh_from_db()
+    run.refresh_from_db(from_queryset=BackfillRun.objects.all())  # the primary, not a replica
     pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).count()
     interrupted = fatal is not None or pending > 0 or not run.selection_done
     if fatal is not None:

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q, QuerySet
 
 from django_meisa import conf
+from django_meisa.contacts.state import state_alias, users
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def selected_users(selection: MeisaBackfillSelection) -> QuerySet[Any]:
     ``ids`` are applied a chunk at a time by ``selection_chunks`` and ``pks_in_range``,
     so a file of a million ids never becomes one huge ``IN (...)`` query.
     """
-    queryset = user_model()._default_manager.all()
+    # The state's write alias: a lagging replica would miss new users and changes.
+    queryset = users(state_alias()).all()
     if selection.exclude_inactive and _has_field("is_active"):
         queryset = queryset.filter(is_active=True)
     if selection.since is not None:

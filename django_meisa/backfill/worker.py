@@ -94,7 +94,9 @@ def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -
 
 def _finish_if_last(run: BackfillRun) -> None:
     # With --no-wait nobody follows the run: the worker finishing its last chunk closes it.
-    run.refresh_from_db(fields=["selection_done", "status"])
+    run.refresh_from_db(
+        fields=["selection_done", "status"], from_queryset=BackfillRun.objects.all()
+    )
     pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).exists()
     if run.selection_done and not pending and run.status == BackfillRun.Status.RUNNING:
         checkpoint.set_status(run, BackfillRun.Status.FINISHED)

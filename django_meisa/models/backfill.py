@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from django.db import models
+from typing import Any
+
+from django.db import models, router
 from django.utils.translation import gettext_lazy as _
 
 __all__ = ["BackfillChunk", "BackfillFailure", "BackfillRun"]
+
+
+class PrimaryManager(models.Manager[Any]):
+    """Reads on the router's write alias: a backfill's checkpoint must never lag.
+
+    A run, its chunks and its failures are read right after they are written (by
+    the command, the workers and the admin); a replica may not have them yet.
+    """
+
+    def get_queryset(self) -> models.QuerySet[Any]:
+        return super().get_queryset().using(router.db_for_write(self.model))
 
 
 class BackfillRun(models.Model):
@@ -35,6 +48,8 @@ class BackfillRun(models.Model):
     error = models.TextField(
         _("error"), blank=True, help_text=_("Why the run stopped early (a bad key, a redirect).")
     )
+
+    objects = PrimaryManager()
 
     class Meta:
         verbose_name = _("backfill run")
@@ -72,6 +87,8 @@ class BackfillChunk(models.Model):
     failed = models.PositiveIntegerField(_("failed"), default=0)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
+    objects = PrimaryManager()
+
     class Meta:
         verbose_name = _("backfill chunk")
         verbose_name_plural = _("backfill chunks")
@@ -90,6 +107,8 @@ class BackfillFailure(models.Model):
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="failures")
     user_pk = models.CharField(_("user pk"), max_length=64)
     reason = models.TextField(_("reason"))
+
+    objects = PrimaryManager()
 
     class Meta:
         verbose_name = _("backfill failure")
