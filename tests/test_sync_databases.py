@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.utils import timezone
 
 from django_meisa.contacts.decide import payload_fingerprint
@@ -14,7 +17,7 @@ from django_meisa.contacts.requests import request_sync
 from django_meisa.contacts.sweep import sweep_pending_syncs
 from django_meisa.contacts.worker import sync_contact_now
 from django_meisa.models import UserSyncState
-from tests.backfill_support import backfill
+from tests.backfill_support import backfill, make_users
 from tests.sync_support import make_user
 
 REPLICA = "stale_replica"
@@ -125,3 +128,33 @@ def test_using_from_the_signal_travels_to_the_worker(replica, meisa_fake, monkey
     assert sync_contact_now(user.pk, using=replica).sent
     assert meisa_fake.upserts[-1]["first_name"] == "Replica copy"
     assert UserSyncState.objects.using(replica).get(user_id=user.pk).synced_version == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_for_a_new_user_each_bump_the_version(monkeypatch):
+    """The bump's one upsert statement under concurrency (ON CONFLICT / ON DUPLICATE KEY)."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises writers; this runs in the PostgreSQL and MariaDB passes")
+    monkeypatch.setattr("django_meisa.contacts.requests.publish_syncs", lambda *a, **k: None)
+    [user] = make_users(1)  # no state row yet: every thread races to create it
+    barrier, errors = threading.Barrier(8), []
+
+    def request() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                request_sync(user.pk)
+                time.sleep(0.05)  # hold the row a moment, so the others wait on it
+        except Exception as err:  # reported below: a thread's failure must fail the test
+            errors.append(err)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    state = UserSyncState.objects.get(user_id=user.pk)
+    assert (state.version, state.synced_version) == (8, 0)
