@@ -7,7 +7,9 @@ from django.dispatch import Signal
 #: Sent after a contact was upserted to Meisa by ``sync_contact_now``.
 #: ``sender``: ``UserSyncState``. Arguments: ``user_pk``; ``contact`` (the dict Meisa
 #: returned: id, email, status, custom_fields, tags...); ``source`` (the ``source``
-#: sent: "signup", "api" or "initial_sync"); ``version`` (the sync version sent).
+#: sent: "signup", "api" or "initial_sync"); ``version`` (the sync version sent);
+#: ``previous_contact_id`` (the contact id Meisa returned before, when this upsert
+#: answered with another one: result "contact_changed"; else None).
 #: Receivers run in the worker, after the state row is updated; an exception in a
 #: receiver is logged and never undoes the sync.
 contact_synced = Signal()

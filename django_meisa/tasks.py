@@ -13,6 +13,9 @@ from django_meisa import conf
 from django_meisa.backfill.checkpoint import claim_remaining
 from django_meisa.backfill.worker import BUSY, run_chunk
 from django_meisa.contacts import announce
+from django_meisa.contacts.deletion import send_deletion_upsert as send_deletion
+from django_meisa.contacts.deletion import sweep_deletions
+from django_meisa.contacts.logs import user_extra
 from django_meisa.contacts.sweep import sweep_pending_syncs as sweep
 from django_meisa.contacts.worker import sync_contact_now
 from django_meisa.exceptions import MeisaConfigurationError, MeisaError
@@ -40,7 +43,10 @@ def sync_contact(self: Any, user_pk: Any, using: str | None = None) -> None:
         outcome = sync_contact_now(user_pk, using=using)
     except MeisaConfigurationError as err:
         # Every user fails the same way until the settings are fixed; the sweep resumes.
-        logger.error("Meisa sync of user pk=%s skipped: %s", user_pk, err)
+        logger.error(
+            "Meisa sync of user pk=%s skipped: %s", user_pk, err,
+            extra=user_extra(user_pk, "misconfigured"),
+        )  # fmt: skip
         return
     except MeisaError as err:
         if not err.retryable:
@@ -55,7 +61,10 @@ def sync_contact(self: Any, user_pk: Any, using: str | None = None) -> None:
     if outcome.result == "busy":
         retry_sync(self, user_pk, busy_countdown(outcome.retry_in), None)
         return
-    logger.info("Meisa sync of user pk=%s: %s", user_pk, outcome.result)
+    logger.info(
+        "Meisa sync of user pk=%s: %s", user_pk, outcome.result,
+        extra=user_extra(user_pk, outcome.result, outcome.version),
+    )  # fmt: skip
 
 
 def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None) -> None:
@@ -74,6 +83,7 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
             user_pk,
             task.request.retries,
             type(err).__name__ if err else "lease held",
+            extra=user_extra(user_pk, "retries_exhausted"),
         )
         if isinstance(err, MeisaError):
             announce.failed_for_now(user_pk, err)
@@ -81,8 +91,11 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
 
 @shared_task(ignore_result=True)
 def sweep_pending_syncs() -> int:
-    """Periodic: re-enqueue contact syncs left pending (see ``sweep.sweep_pending_syncs``)."""
-    return sweep()
+    """Periodic: re-enqueue contact syncs left pending (see ``sweep.sweep_pending_syncs``),
+    and deleted users' final upserts not yet sent (``deletion.sweep_deletions``)."""
+    count = sweep()
+    sweep_deletions()
+    return count
 
 
 def sync_beat_schedule(interval: float = 60.0) -> dict[str, dict[str, Any]]:
@@ -107,11 +120,8 @@ def send_deletion_upsert(self: Any, pending_id: int) -> None:
     The args carry the ``PendingDeletion`` row's id only (the address stays in the row).
     Retryable failures retry with the sync's backoff; then the sweep publishes it again.
     """
-    from django_meisa.contacts.deletion import send_deletion_upsert as send
-    from django_meisa.retry import retry_countdown
-
     try:
-        send(pending_id)
+        send_deletion(pending_id)
     except MeisaConfigurationError as err:
         logger.error("Meisa deletion upsert %s skipped: %s", pending_id, err)
     except MeisaError as err:

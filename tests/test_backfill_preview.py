@@ -38,3 +38,22 @@ def test_the_selection_is_honoured(settings):
     previews = first_payloads(MeisaBackfillSelection(exclude_inactive=True), 10)
     assert [p.user_pk for p in previews] == [ada.pk]
     assert first_payloads(MeisaBackfillSelection(ids=(bob.pk,)), 10)[0].user_pk == bob.pk
+
+
+def test_the_command_prints_the_first_payloads_in_a_dry_run(meisa_fake):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    ada = make_user("ada")
+    make_user("bob")
+    out = StringIO()
+    call_command("meisa_backfill", "--inline", "--dry-run", "--show", "1", stdout=out)
+    text = out.getvalue()
+    assert f"# user pk={ada.pk}" in text
+    assert '"source": "initial_sync"' in text
+    assert "bob@example.com" not in text
+    assert meisa_fake.upserts == []
+    with pytest.raises(CommandError, match="--dry-run"):
+        call_command("meisa_backfill", "--inline", "--show", "1", stdout=StringIO())

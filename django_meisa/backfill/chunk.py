@@ -10,6 +10,7 @@ elsewhere. The rules are contact sync's own (``decide``, ``state``, ``leases``,
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from django_meisa.backfill.sender import SendResult
 from django_meisa.backfill.state import ChunkLease, lease_chunk
 from django_meisa.contacts import announce
 from django_meisa.contacts.decide import FAIL, NO_EMAIL, UNCHANGED, StateView, decide
+from django_meisa.contacts.eligibility import INELIGIBLE, eligible_users, passes_callable
 from django_meisa.contacts.mapping import map_user
 from django_meisa.contacts.state import (
     ChunkWriter,
@@ -70,6 +72,8 @@ class Job:
     payload: dict[str, Any]
     fingerprint: str
     version: int
+    #: The contact id stored before this upsert, to notice a change of identity.
+    previous_contact_id: str = ""
 
 
 @dataclass
@@ -124,7 +128,8 @@ def load_users(pks: list[Any], ctx: BackfillContext) -> list[Any]:
     """Return the users of ``pks`` in pk order, with the mapper's relations joined."""
     if not pks:
         return []
-    queryset = users(state_alias()).filter(pk__in=pks)
+    # SYNC_USERS_FILTER again: a user may have stopped matching since the selection.
+    queryset = eligible_users(users(state_alias()).filter(pk__in=pks))
     if ctx.select_related:
         queryset = queryset.select_related(*ctx.select_related)
     return list(queryset.order_by("pk"))
@@ -139,8 +144,10 @@ def _lease(user_pks: list[Any], run_id: int) -> ChunkLease:
         return lease_chunk(list(existing), run_id=run_id)
 
 
-def _map(user: Any) -> dict[str, Any] | MeisaError:
+def _map(user: Any) -> dict[str, Any] | MeisaError | str:
     try:
+        if not passes_callable(user):
+            return INELIGIBLE  # SHOULD_SYNC_USER leaves the user out
         return map_user(user)
     except MeisaError as err:  # a misconfigured mapper: this user fails, the run goes on
         return err
@@ -155,10 +162,15 @@ def _decide(
     prepared: PreparedChunk,
     ctx: BackfillContext,
     state: StateView,
-    mapped: dict[str, Any] | MeisaError,
+    mapped: dict[str, Any] | MeisaError | str,
     suppressed: set[str],
 ) -> None:
     pk, version = state.user_id, state.version
+    if isinstance(mapped, str):  # INELIGIBLE
+        # Nothing is sent; counted with the unchanged users (the report has no own line).
+        prepared.counts.unchanged += 1
+        prepared.record(pk, handled(version, MeisaSyncResult.SKIPPED_INELIGIBLE))
+        return
     if state.last_synced_at and state.last_synced_at >= ctx.started_at and not ctx.dry_run:
         prepared.counts.synced += 1  # synced during this run already: never twice
         return
@@ -180,7 +192,8 @@ def _decide(
         ctx.note(f"user pk={pk}: would send an upsert ({len(decision.payload)} fields)")
     else:
         payload = {**decision.payload, "source": decision.source}
-        prepared.jobs.append(Job(pk, payload, decision.fingerprint, version))
+        job = Job(pk, payload, decision.fingerprint, version, state.contact_id)
+        prepared.jobs.append(job)
 
 
 def _fail(
@@ -219,6 +232,34 @@ class ChunkOutcome:
     def complete(self) -> bool:
         """True when every user of the chunk has a final outcome."""
         return not (self.redo or self.unsent or self.fatal)
+
+
+def users_to_redo(outcome: ChunkOutcome, sent: int, *, stopping: bool) -> list[Any]:
+    """Return the users of a closed round to lease and map again (their lease ran out).
+
+    The one redo rule of both modes. None when the run is stopping, or when none of the
+    round's ``sent`` upserts got through (a lease too short for the timeouts would
+    otherwise loop forever): those users then count as unsent, left for ``--resume``.
+    """
+    if outcome.redo and not stopping and len(outcome.redo) < sent:
+        return outcome.redo
+    outcome.unsent += len(outcome.redo)
+    return []
+
+
+class Every:
+    """Says when ``interval`` seconds have passed since it last did: flushes, renewals."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last = time.monotonic()
+
+    def due(self, *, now: bool = False) -> bool:
+        """True (and restart) when the interval has passed, or at once with ``now``."""
+        if not now and time.monotonic() - self.last < self.interval:
+            return False
+        self.last = time.monotonic()
+        return True
 
 
 class ChunkTracker:
@@ -269,8 +310,11 @@ class ChunkTracker:
             outcome.redo.append(job.user_pk)
         elif result.contact is not None:
             outcome.counts.synced += 1
-            self.prepared.record(job.user_pk, success(job.version, job.fingerprint, result.contact))
-            announce.synced(job.user_pk, result.contact, BACKFILL_SOURCE, job.version)
+            fields = success(job.version, job.fingerprint, result.contact, job.previous_contact_id)
+            self.prepared.record(job.user_pk, fields)
+            announce.synced(
+                job.user_pk, result.contact, BACKFILL_SOURCE, job.version, job.previous_contact_id
+            )
         else:
             err = result.exception or MeisaError(result.error)
             permanent = not err.retryable

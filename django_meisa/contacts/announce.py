@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django_meisa.contacts.state import error_text
+from django_meisa.contacts.logs import user_extra
+from django_meisa.contacts.state import contact_changed, error_text
 from django_meisa.exceptions import MeisaError
-from django_meisa.models import UserSyncState
+from django_meisa.models import MeisaSyncResult, UserSyncState
 from django_meisa.signals import contact_sync_failed, contact_synced
 
 logger = logging.getLogger("django_meisa.contacts.worker")
@@ -22,12 +23,26 @@ def send_robust(signal: Any, **kwargs: Any) -> None:
                 getattr(receiver, "__qualname__", receiver),
                 type(result).__name__,
                 exc_info=result,
+                extra=user_extra(kwargs.get("user_pk")),
             )
 
 
-def synced(user_pk: Any, contact: dict[str, Any], source: str, version: int) -> None:
-    """Announce an accepted upsert (``contact_synced``), after its state was written."""
-    send_robust(contact_synced, user_pk=user_pk, contact=contact, source=source, version=version)
+def synced(
+    user_pk: Any,
+    contact: dict[str, Any],
+    source: str,
+    version: int,
+    previous_contact_id: str = "",
+) -> None:
+    """Announce an accepted upsert (``contact_synced``), after its state was written.
+
+    ``previous_contact_id`` is passed on only when Meisa answered with another id.
+    """
+    changed = contact_changed(previous_contact_id, str(contact.get("id", ""))[:64])
+    send_robust(
+        contact_synced, user_pk=user_pk, contact=contact, source=source, version=version,
+        previous_contact_id=previous_contact_id if changed else None,
+    )  # fmt: skip
 
 
 def failed_for_good(user_pk: Any, err: MeisaError, *, log: bool = True) -> None:
@@ -42,6 +57,7 @@ def failed_for_good(user_pk: Any, err: MeisaError, *, log: bool = True) -> None:
             "Meisa sync of user pk=%s failed and will not be retried until the user changes: %s",
             user_pk,
             error_text(err),
+            extra=user_extra(user_pk, MeisaSyncResult.FAILED_PERMANENT),
         )
     send_robust(contact_sync_failed, user_pk=user_pk, error=err, retryable=False)
 

@@ -29,6 +29,8 @@ class StateView(NamedTuple):
     login_pending: bool = False
     signup_pending: bool = False
     lease_token: str = ""
+    #: The Meisa contact id last returned, to notice a change of identity.
+    contact_id: str = ""
 
 
 #: ``StateView``'s fields, in the order ``values_list`` reads them.

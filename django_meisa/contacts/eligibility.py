@@ -57,19 +57,22 @@ def should_sync_callable() -> Callable[[Any], bool] | None:
     return func
 
 
-def eligible_users(queryset: QuerySet[Any] | None = None) -> QuerySet[Any]:
+def eligible_users(
+    queryset: QuerySet[Any] | None = None, *, using: str | None = None
+) -> QuerySet[Any]:
     """Return ``queryset`` (default: every user) narrowed by ``SYNC_USERS_FILTER`` in SQL.
 
     The backfill selects through this. ``SHOULD_SYNC_USER`` still has to be asked per
     loaded user (``passes_callable``): Python can't be pushed into SQL.
     """
+    manager = get_user_model()._default_manager.db_manager(using)
     if queryset is None:
-        queryset = get_user_model()._default_manager.all()
+        queryset = manager.all()
     condition = eligible_q()
     if condition is None:
         return queryset
     # A semi-join, so a lookup across a to-many relation never repeats a user.
-    matching = get_user_model()._default_manager.filter(condition).values("pk")
+    matching = manager.using(queryset.db).filter(condition).values("pk")
     return queryset.filter(pk__in=matching)
 
 
@@ -96,14 +99,14 @@ def is_eligible(user: Any) -> bool:
     return passes_callable(user)
 
 
-def load_user_for_sync(pk: Any) -> tuple[Any, str | None]:
+def load_user_for_sync(pk: Any, *, using: str | None = None) -> tuple[Any, str | None]:
     """Load user ``pk`` for a sync: ``(user, None)``, or ``(None, reason)``.
 
     ``reason`` is ``"skipped_deleted"`` or ``"skipped_ineligible"``. Costs the same one
     query as a plain fetch for an eligible user (the filter rides along); a second
     query tells a deleted user from a filtered-out one only when none came back.
     """
-    manager = get_user_model()._default_manager
+    manager = get_user_model()._default_manager.db_manager(using)
     user = eligible_users(manager.filter(pk=pk)).first()
     if user is None:
         return None, (INELIGIBLE if manager.filter(pk=pk).exists() else DELETED)

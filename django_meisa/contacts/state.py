@@ -87,18 +87,35 @@ class Add(NamedTuple):
     amount: int
 
 
-def success(version: int, fingerprint: str, contact: dict[str, Any]) -> dict[str, Any]:
-    """The columns an accepted upsert of ``version`` sets (it answers a login too)."""
+def success(
+    version: int, fingerprint: str, contact: dict[str, Any], previous_contact_id: str = ""
+) -> dict[str, Any]:
+    """The columns an accepted upsert of ``version`` sets (it answers a login too).
+
+    When Meisa answers with another contact id than ``previous_contact_id`` (the one
+    stored), the result is ``contact_changed`` and the previous id is kept.
+    """
     now = timezone.now()
     status = contact.get("status")
-    return {
-        **handled(version, MeisaSyncResult.SYNCED, now=now),
+    contact_id = str(contact.get("id", ""))[:64]
+    changed = contact_changed(previous_contact_id, contact_id)
+    result = MeisaSyncResult.CONTACT_CHANGED if changed else MeisaSyncResult.SYNCED
+    fields = {
+        **handled(version, result, now=now),
         "signup_pending": False,
         "payload_fingerprint": fingerprint,
-        "contact_id": str(contact.get("id", ""))[:64],
+        "contact_id": contact_id,
         "meisa_status": status[:32] if isinstance(status, str) else "",
         "last_synced_at": now,
     }
+    if changed:
+        fields["previous_contact_id"] = previous_contact_id
+    return fields
+
+
+def contact_changed(previous_contact_id: str, contact_id: str) -> bool:
+    """True when a stored contact id exists and Meisa now answered with another one."""
+    return bool(previous_contact_id and contact_id) and previous_contact_id != contact_id
 
 
 def handled(version: int, result: str, *, now: Any = None) -> dict[str, Any]:

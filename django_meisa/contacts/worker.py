@@ -16,7 +16,17 @@ from typing import Any
 from django_meisa import conf
 from django_meisa.client import MeisaClient
 from django_meisa.contacts import announce
-from django_meisa.contacts.decide import FAIL, NO_EMAIL, SEND, UNCHANGED, decide, is_up_to_date
+from django_meisa.contacts.decide import (
+    FAIL,
+    NO_EMAIL,
+    SEND,
+    UNCHANGED,
+    StateView,
+    decide,
+    is_up_to_date,
+)
+from django_meisa.contacts.eligibility import INELIGIBLE, load_user_for_sync
+from django_meisa.contacts.logs import user_extra
 from django_meisa.contacts.mapping import map_user
 from django_meisa.contacts.requests import request_sync
 from django_meisa.contacts.state import (
@@ -32,7 +42,7 @@ from django_meisa.contacts.state import (
     users,
     write,
 )
-from django_meisa.exceptions import MeisaError
+from django_meisa.exceptions import MeisaError, MeisaMappingError
 from django_meisa.leases import Lease
 from django_meisa.models import MeisaSyncResult, UserSyncState
 
@@ -123,9 +133,9 @@ def sync_once(
         return SyncOutcome(MeisaSyncResult.BUSY, user_pk)  # the lease was taken over
     if is_up_to_date(state, force=force):
         return SyncOutcome(MeisaSyncResult.UP_TO_DATE, user_pk, state.version)
-    user = load_user(alias, user_pk)
-    if user is None:
-        return SyncOutcome(MeisaSyncResult.SKIPPED_DELETED, user_pk, state.version)
+    user, skipped = load_user(lease, alias, state)
+    if skipped is not None:
+        return skipped
     decision = decide(state, map_user(user), force=force, source=source)
     version = state.version
     if decision.action == NO_EMAIL:
@@ -139,12 +149,29 @@ def sync_once(
         return SyncOutcome(MeisaSyncResult.UNCHANGED, user_pk, version)
     assert decision.action == SEND
     payload = {**decision.payload, "source": decision.source}
-    return send(lease, alias, client, user_pk, payload, decision.fingerprint, version)
+    return send(
+        lease, alias, client, user_pk, payload, decision.fingerprint, version,
+        previous_contact_id=state.contact_id,
+    )  # fmt: skip
 
 
-def load_user(alias: str, user_pk: Any) -> Any:
-    """Return the user as committed now on the state's alias, or None when deleted."""
-    return users(alias).filter(pk=user_pk).first()
+def load_user(lease: Lease, alias: str, state: StateView) -> tuple[Any, SyncOutcome | None]:
+    """Return ``(user, None)`` as committed now on ``alias``, or ``(None, outcome)``.
+
+    A user ``SYNC_USERS_FILTER`` / ``SHOULD_SYNC_USER`` leave out is recorded as handled
+    ("skipped_ineligible", nothing sent); a raising ``SHOULD_SYNC_USER`` fails permanently.
+    """
+    user_pk, version = state.user_id, state.version
+    try:
+        user, reason = load_user_for_sync(user_pk, using=alias)
+    except MeisaMappingError as err:
+        return None, fail_permanently(lease, user_pk, version, err)
+    if reason == INELIGIBLE:
+        write(lease, handled(version, MeisaSyncResult.SKIPPED_INELIGIBLE))
+        return None, SyncOutcome(MeisaSyncResult.SKIPPED_INELIGIBLE, user_pk, version)
+    if user is None:
+        return None, SyncOutcome(MeisaSyncResult.SKIPPED_DELETED, user_pk, version)
+    return user, None
 
 
 def send(
@@ -155,8 +182,13 @@ def send(
     payload: dict[str, Any],
     fingerprint: str,
     version: int,
+    *,
+    previous_contact_id: str = "",
 ) -> SyncOutcome:
-    """Upsert ``payload`` and record the result. Raises retryable errors after recording."""
+    """Upsert ``payload`` and record the result. Raises retryable errors after recording.
+
+    ``previous_contact_id`` (the stored one) lets a change of contact id be recorded.
+    """
     if not lease.renew():
         # Our lease expired (a very slow mapper) and another worker took over.
         return SyncOutcome(MeisaSyncResult.BUSY, user_pk, version)
@@ -167,9 +199,9 @@ def send(
             write(lease, failure(version, error_text(err), permanent=False))
             raise
         return fail_permanently(lease, user_pk, version, err)
-    if not write(lease, success(version, fingerprint, contact)):
+    if not write(lease, success(version, fingerprint, contact, previous_contact_id)):
         repair_lost_lease(alias, user_pk)
-    announce.synced(user_pk, contact, payload["source"], version)
+    announce.synced(user_pk, contact, payload["source"], version, previous_contact_id)
     return SyncOutcome(MeisaSyncResult.SYNCED, user_pk, version, contact=contact)
 
 
@@ -193,6 +225,10 @@ def repair_lost_lease(alias: str, user_pk: Any) -> None:
     ours then overwrote; one more sync, with the fingerprint forgotten so that it is
     really sent, puts the latest committed state back.
     """
-    announce.logger.warning("Meisa sync of user pk=%s outlived its lease; syncing again", user_pk)
+    announce.logger.warning(
+        "Meisa sync of user pk=%s outlived its lease; syncing again",
+        user_pk,
+        extra=user_extra(user_pk, "lease_lost"),
+    )
     forget_fingerprint(alias, user_pk)
     request_sync(user_pk, using=alias)

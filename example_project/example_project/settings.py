@@ -28,7 +28,7 @@ def database_from_url(url):
     """Return a DATABASES entry for a database URL, as dj-database-url spells them.
 
     ``sqlite:////absolute/path.db``, ``sqlite:///relative.db``, ``sqlite://`` (in memory),
-    ``postgres://user:password@host:5432/name``.
+    ``postgres://user:password@host:5432/name``, ``mysql://user:password@host:3306/name``.
     """
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
@@ -47,7 +47,19 @@ def database_from_url(url):
             "PORT": str(parts.port or ""),
             "CONN_MAX_AGE": 60,
         }
-    raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (sqlite or postgres)")
+    if parts.scheme in {"mysql", "mariadb"}:
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "OPTIONS": {"charset": "utf8mb4"},
+        }
+    raise ValueError(
+        f"DATABASE_URL: unsupported scheme {parts.scheme!r} (sqlite, postgres or mysql)"
+    )
 
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", "example-project-not-secret-change-me")

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.options import ENQUEUE, INLINE, MeisaBackfillOptions
+from django_meisa.backfill.preview import first_payloads
 from django_meisa.backfill.report import MeisaBackfillResult, format_summary, write_failures_csv
 from django_meisa.backfill.run import run_backfill
 from django_meisa.backfill.selection import MeisaBackfillSelection, read_ids_file, to_pk
@@ -157,6 +158,12 @@ class Command(BaseCommand):
             help="Map and validate every user, report, send nothing.",
         )
         out.add_argument(
+            "--show",
+            type=positive_int,
+            metavar="N",
+            help="With --dry-run: first print the JSON the first N users' upserts would send.",
+        )
+        out.add_argument(
             "--resume",
             nargs="?",
             const=True,
@@ -172,6 +179,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         """Run the backfill, print the summary, and raise ``CommandError`` on failures."""
+        if opts.get("show"):
+            self.show_payloads(opts)
         try:
             result = run_backfill(
                 self.build_options(opts),
@@ -182,6 +191,17 @@ class Command(BaseCommand):
         except (LookupError, MeisaConfigurationError) as err:
             raise CommandError(str(err)) from err
         self.report(result, opts)
+
+    def show_payloads(self, opts: dict[str, Any]) -> None:
+        """Print the first ``--show`` users' upsert bodies (or mapping errors); dry runs only."""
+        if not opts["dry_run"]:
+            raise CommandError("--show prints what a dry run would send: add --dry-run.")
+        for preview in first_payloads(self.build_selection(opts), opts["show"]):
+            self.stdout.write(f"# user pk={preview.user_pk}")
+            if preview.payload is None:
+                self.stdout.write(f"mapping failed for field {preview.field}: {preview.error}")
+            else:
+                self.stdout.write(preview.json)
 
     def build_options(self, opts: dict[str, Any]) -> MeisaBackfillOptions:
         """Turn the parsed arguments into ``MeisaBackfillOptions``."""
