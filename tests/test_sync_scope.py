@@ -121,3 +121,14 @@ def test_per_user_log_lines_carry_structured_fields(meisa_fake, caplog):
     assert record.meisa_version == UserSyncState.objects.get(user=user).version
     assert "ada@example.com" not in record.getMessage()
     assert "meisa_test_key" not in caplog.text
+
+
+def test_two_users_on_one_contact_are_logged_with_both_pks(meisa_fake, caplog):
+    ada, twin = make_user("ada"), make_user("twin", email="ada@example.com")
+    sync_contact_now(ada.pk)
+    with caplog.at_level(logging.WARNING, logger="django_meisa"):
+        sync_contact_now(twin.pk)
+    [record] = [r for r in caplog.records if getattr(r, "meisa_result", "") == "contact_shared"]
+    assert f"user pk={twin.pk}" in record.getMessage()
+    assert str(ada.pk) in record.getMessage()
+    assert "ada@example.com" not in record.getMessage()

@@ -101,7 +101,11 @@ class UserSyncState(models.Model):
     class Meta:
         verbose_name = _("user sync state")
         verbose_name_plural = _("user sync states")
-        indexes = [models.Index(fields=["last_result"], name="meisa_sync_last_result")]
+        indexes = [
+            models.Index(fields=["last_result"], name="meisa_sync_last_result"),
+            # Finds the other users on one Meisa contact (two users, one email) cheaply.
+            models.Index(fields=["contact_id"], name="meisa_sync_contact_id"),
+        ]
         permissions = [("sync_usersyncstate", _("Can sync users to Meisa now"))]
 
     def __str__(self) -> str:
