@@ -50,6 +50,8 @@ class MeisaStats:
     refresh_last_attempt_at: dt.datetime | None
     refresh_last_error: str
     mirror_size: int
+    #: The latest applied refresh: {"added", "confirmed", "removed", "withheld"} counts.
+    refresh_counts: dict[str, int] = field(default_factory=dict)
     last_backfill: dict[str, Any] | None = None
     auth_failed_at: dt.datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +95,7 @@ def meisa_stats(*, now: dt.datetime | None = None) -> MeisaStats:
         refresh_last_attempt_at=state.last_attempt_at if state else None,
         refresh_last_error=state.last_error if state else "",
         mirror_size=SuppressedEmail.objects.count(),
+        refresh_counts=refresh_counts(state),
         last_backfill=last_backfill(),
         auth_failed_at=auth_failed_at(state),
     )
@@ -140,6 +143,18 @@ def shared_contact_rows() -> Any:
         .values("contact_id")
     )
     return UserSyncState.objects.filter(contact_id__in=shared)
+
+
+def refresh_counts(state: SuppressionRefreshState | None) -> dict[str, int]:
+    """What the latest applied suppression refresh did, or {} before the first one."""
+    if state is None:
+        return {}
+    return {
+        "added": state.last_added,
+        "confirmed": state.last_confirmed,
+        "removed": state.last_removed,
+        "withheld": state.withheld,
+    }
 
 
 def last_backfill() -> dict[str, Any] | None:

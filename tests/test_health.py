@@ -83,3 +83,10 @@ def test_no_check_calls_meisa(meisa_fake):
     for check in (MeisaMirrorFresh(), MeisaSyncBacklog(), MeisaAPIKey()):
         error_of(check)
     assert meisa_fake.requests == []
+
+
+def test_thresholds_are_checked(settings):
+    from django_meisa.contacts.scope_checks import scope_messages
+
+    settings.MEISA = {**settings.MEISA, "HEALTH_MAX_PENDING": 0, "HEALTH_MAX_PENDING_AGE": "1h"}
+    assert [m.id for m in scope_messages()] == ["meisa.E074", "meisa.E074"]

@@ -68,6 +68,7 @@ def test_stats_count_pending_failed_by_reason_refresh_and_backfill():
     assert 1790 < stats.refresh_age < 1900
     assert stats.mirror_size == 1
     assert stats.last_backfill["status"] == "finished"
+    assert stats.refresh_counts == {"added": 0, "confirmed": 0, "removed": 0, "withheld": 0}
     assert stats.as_dict()["pending"] == 1  # JSON-ready for exporters
 
 

@@ -21,6 +21,7 @@ def scope_messages() -> list[CheckMessage]:
         *callable_messages(),
         *relations_messages(),
         *deletion_messages(),
+        *health_messages(),
     ]
 
 
@@ -99,3 +100,16 @@ def deletion_messages() -> list[CheckMessage]:
             id="meisa.E073",
         )
     ]
+
+
+def health_messages() -> list[CheckMessage]:
+    """E074 for health-check thresholds that are not positive numbers."""
+    messages: list[CheckMessage] = []
+    for name in ("HEALTH_MAX_PENDING", "HEALTH_MAX_PENDING_AGE", "HEALTH_MAX_MIRROR_AGE"):
+        value = conf.get_setting(name)
+        if value is None and name == "HEALTH_MAX_MIRROR_AGE":
+            continue
+        if not conf.is_number(value, positive=True, integer=name == "HEALTH_MAX_PENDING"):
+            hint = "Use a positive number (seconds, or syncs for HEALTH_MAX_PENDING)."
+            messages.append(Error(f'MEISA["{name}"] is {value!r}.', hint=hint, id="meisa.E074"))
+    return messages
