@@ -24,6 +24,8 @@ class MeisaConfig(AppConfig):
         checks.register(meisa_checks.check_contact_sync)
         checks.register(meisa_checks.check_sync_scope)
         checks.register(meisa_checks.check_suppression)
+        checks.register(meisa_checks.check_suppression_mirror, checks.Tags.database)
+        checks.register(meisa_checks.check_suppression_mirror_deploy, deploy=True)
         checks.register(check_backfill)
         checks.register(database_checks.check_database_vendor)
         checks.register(database_checks.check_database_version, checks.Tags.database)

@@ -97,6 +97,30 @@ def check_suppression(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     return suppression_messages()
 
 
+def check_suppression_mirror(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Database-tagged: W040-W042 about the mirror (``check --database default``)."""
+    from django_meisa.suppression.checks import mirror_messages
+
+    return mirror_messages(databases)
+
+
+def check_suppression_mirror_deploy(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Deploy-only: the same as ``check_suppression_mirror`` for ``check --deploy``
+    without ``--database`` (with it, the database-tagged check reports instead)."""
+    from django.db import router
+
+    from django_meisa.models import SuppressionRefreshState
+    from django_meisa.suppression.checks import mirror_messages
+
+    if databases is not None:
+        return []
+    return mirror_messages([router.db_for_read(SuppressionRefreshState)])
+
+
 def check_contact_sync(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the contact sync settings (meisa.E010-E019): mapper paths and triggers."""
     from django_meisa.contacts.checks import contact_sync_messages

@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from django_meisa import __version__, conf
 from django_meisa.exceptions import (
@@ -49,17 +51,41 @@ class UnsubscribedList:
 def validate_base_url(base_url: Any) -> str | None:
     """Return why ``base_url`` is unsafe to send the API key to, or None when it is fine.
 
-    https is required; plain http is allowed only for localhost, for local fakes.
-    Shared by the client and the ``meisa.E002`` system check.
+    https is required; plain http is allowed only for localhost, for local fakes. The
+    URL is read with ``urllib3.util.parse_url``, the parser requests really connects
+    with, and must read the same with ``urlsplit``; backslashes, whitespace, control
+    characters and userinfo (``user@``) are refused outright, so no spelling can make
+    a check see one host while requests connects to another. Shared by the client and
+    the ``meisa.E002`` system check.
     """
     if not isinstance(base_url, str) or not base_url:
         return "must be a URL string"
-    parts = urlsplit(base_url)
-    if parts.scheme == "https" and parts.hostname:
+    if "\\" in base_url or any(ch.isspace() or not ch.isprintable() for ch in base_url):
+        return "must not contain backslashes, spaces or control characters"
+    try:
+        parsed = parse_url(base_url)
+        split = urlsplit(base_url)
+        split_host = split.hostname
+    except (LocationParseError, ValueError):
+        return "is not a valid URL"
+    if parsed.auth is not None or "@" in split.netloc:
+        return "must not contain a user name or password (user@host)"
+    if parsed.query is not None or parsed.fragment is not None:
+        return "must not contain a query or fragment (? or #): paths are appended to it"
+    host = (parsed.host or "").strip("[]").lower()
+    if not host:
+        return "has no host"
+    if host != (split_host or "").lower():
+        return "has a host that different URL parsers read differently"
+    return _scheme_problem(str(parsed.scheme or "").lower(), host)
+
+
+def _scheme_problem(scheme: str, host: str) -> str | None:
+    if scheme == "https":
         return None
-    if parts.scheme == "http" and parts.hostname in LOCAL_HOSTS:
+    if scheme == "http" and host in LOCAL_HOSTS:
         return None
-    if parts.scheme == "http":
+    if scheme == "http":
         return "must use https (plain http is allowed only for localhost and 127.0.0.1)"
     return "must be an https:// URL"
 

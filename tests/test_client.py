@@ -233,3 +233,64 @@ def test_the_api_key_never_appears_in_logs_or_errors(client, caplog):
     texts += [record.getMessage() for record in caplog.records]
     assert texts
     assert not [t for t in texts if SECRET in t]
+
+
+# BASE_URL: the host requests connects to is the host the check approved -----------------
+
+#: Each passed the urlsplit-based check before #11; requests would have sent the key
+#: elsewhere, or in plain text, or with the path swallowed.
+HOSTILE_URLS = [
+    "http://evil\\@localhost/api/v1",  # urlsplit: localhost; requests: evil, plain http
+    "https://evil\\@api.meisa.io/api/v1",  # requests connects to evil
+    "http://localhost\\@evil.example/api/v1",
+    "https://user:password@api.meisa.io/api/v1",  # userinfo in the authority
+    "http://localhost:80@evil.example/api/v1",
+    "http://localhost%2f@evil.example/api/v1",
+    "http://localhost#@evil.example/api/v1",  # the appended path becomes a fragment
+    "https://api.meisa.io/api/v1?x=@evil.example",
+    "http://local\thost/api/v1",  # urlsplit silently drops tabs
+    "https://api.meisa.io/api/v1\n",
+    "https:///api/v1",
+]
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_hostile_base_urls_are_refused_by_the_client(url, settings):
+    settings.MEISA = {"API_KEY": "k", "BASE_URL": url}
+    with pytest.raises(MeisaConfigurationError, match=r'MEISA\["BASE_URL"\]'):
+        MeisaClient()
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_hostile_base_urls_are_e002(url, settings):
+    from django_meisa.checks import check_settings
+
+    settings.MEISA = {"API_KEY": "k", "BASE_URL": url}
+    assert [e.id for e in check_settings()] == ["meisa.E002"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.meisa.io/api/v1",
+        "https://API.Meisa.io:443/api/v1/",
+        "http://127.0.0.1:8765/api/v1",
+        "http://localhost/api/v1",
+        "http://[::1]:8765/api/v1",
+    ],
+)
+def test_ordinary_base_urls_still_pass(url, settings):
+    settings.MEISA = {"API_KEY": "k", "BASE_URL": url}
+    assert MeisaClient().base_url == url.rstrip("/")
+
+
+@responses.activate
+def test_the_host_checked_is_the_host_requests_connects_to():
+    from urllib3.util import parse_url
+
+    from django_meisa.client import validate_base_url
+
+    for url in ["http://127.0.0.1:8765/api/v1", "https://api.meisa.io/api/v1"]:
+        assert validate_base_url(url) is None
+        prepared = requests.Request("GET", url + "/contacts/upsert/").prepare()
+        assert parse_url(prepared.url).host == parse_url(url).host

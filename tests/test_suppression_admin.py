@@ -223,3 +223,52 @@ def test_deleting_a_local_entry_an_upsert_reported_keeps_it_suppressed(admin_cli
     admin_client.post(reverse(LIST), data)
     assert is_suppressed("local@example.com")
     assert SuppressedEmail.objects.get(email="local@example.com").source == "meisa"
+
+
+# #11: one address per entry, stored under the key lookups use --------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        ("Jane Doe <jane@example.com>", "jane@example.com"),
+        ("<bob@example.com>", "bob@example.com"),
+        ("carl@example.com (old account)", "carl@example.com"),
+        ('"q"@Example.com', "q@example.com"),
+    ],
+)
+def test_added_entries_are_stored_under_their_key_and_then_suppress(admin_client, typed, key):
+    response = admin_client.post(reverse(ADD), {"email": typed, "reason": "asked"})
+    assert response.status_code == 302
+    assert SuppressedEmail.objects.get(email=key).source == "local"
+    verdict = admin_client.get(reverse(CHECK), {"address": typed}).context["verdict"]
+    assert verdict.suppressed
+    assert verdict.entry.email == key
+
+
+@pytest.mark.parametrize(
+    ("typed", "why"),
+    [
+        ("dave@example.com; erin@example.com", "several addresses"),
+        ("dave@example.com, erin@example.com", "several addresses"),
+        ("dave", "no @domain"),
+        ('"a."@example.com', "not exactly one valid address"),
+    ],
+)
+def test_the_add_form_refuses_anything_but_one_address_and_says_why(admin_client, typed, why):
+    response = admin_client.post(reverse(ADD), {"email": typed, "reason": ""})
+    assert response.status_code == 200
+    assert why in response.content.decode()
+    assert not SuppressedEmail.objects.exists()
+
+
+def test_the_changelist_shows_a_banner_while_the_mirror_was_never_loaded(admin_client):
+    page = admin_client.get(reverse(LIST)).content.decode()
+    assert 'id="meisa-mirror-banner"' in page
+    assert "has never been loaded" in page
+
+
+def test_no_banner_once_a_refresh_succeeded(admin_client, meisa_fake):
+    admin_client.post(reverse(REFRESH))
+    page = admin_client.get(reverse(LIST)).content.decode()
+    assert 'id="meisa-mirror-banner"' not in page

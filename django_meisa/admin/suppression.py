@@ -12,14 +12,13 @@ from django.db.models import Case, F, QuerySet, Subquery, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from django_meisa import conf
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 from django_meisa.suppression import explain_address, refresh_suppressions
 from django_meisa.suppression.addresses import canonical_key, why_no_key
+from django_meisa.suppression.freshness import MirrorFreshness, describe, max_age
 from django_meisa.suppression.local import remove_local_entries
 from django_meisa.suppression.negative_cache import bump_generation
 
@@ -169,12 +168,17 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """The list, with the refresh-state panel and the "refresh now" form above it."""
+        state = SuppressionRefreshState.objects.filter(
+            pk=SuppressionRefreshState.SINGLETON_PK
+        ).first()
+        health = MirrorFreshness(
+            last_success_at=state.last_success_at if state else None, max_age=max_age()
+        )
         context = {
             **(extra_context or {}),
-            "meisa_state": SuppressionRefreshState.objects.filter(
-                pk=SuppressionRefreshState.SINGLETON_PK
-            ).first(),
-            "meisa_stale": _stale(),
+            "meisa_state": state,
+            "meisa_stale": not health.loaded or health.stale,
+            "meisa_banner": None if health.loaded and not health.stale else describe(health),
             "meisa_can_refresh": request.user.has_perm(REFRESH_PERMISSION),
         }
         return super().changelist_view(request, extra_context=context)
@@ -183,8 +187,6 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
         """Run a refresh inline and report its outcome (needs the refresh permission)."""
         if not request.user.has_perm(REFRESH_PERMISSION):
             raise PermissionDenied
-        from django_meisa.management.commands.meisa_refresh_suppressions import summary
-
         result = refresh_suppressions(force=request.POST.get("force") == "1")
         if result.error:
             self.message_user(
@@ -200,11 +202,18 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 _("Refreshed with deletions WITHHELD (the list shrank suspiciously): %s")
-                % summary(result),
+                % result.summary(),
                 messages.WARNING,
             )
         else:
-            self.message_user(request, _("Refreshed: %s") % summary(result), messages.SUCCESS)
+            self.message_user(request, _("Refreshed: %s") % result.summary(), messages.SUCCESS)
+        if result.rejected:
+            self.message_user(
+                request,
+                _("%(n)d entries of Meisa's list were rejected (not one storable address).")
+                % {"n": result.rejected},
+                messages.WARNING,
+            )
         return HttpResponseRedirect(reverse("admin:django_meisa_suppressedemail_changelist"))
 
     def check_view(self, request: HttpRequest) -> HttpResponse:
@@ -223,11 +232,3 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/django_meisa/suppressedemail/check_address.html", context
         )
-
-
-def _stale() -> bool:
-    state = SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK).first()
-    if state is None or state.last_success_at is None:
-        return True
-    interval = float(conf.get_setting("SUPPRESSION_REFRESH_INTERVAL"))
-    return (timezone.now() - state.last_success_at).total_seconds() > 2 * interval

@@ -1,17 +1,25 @@
-"""System checks for suppression and the email backend (meisa.E020-E029, W020-W029)."""
+"""System checks for suppression and the email backend (meisa.E020-E029, E040-E049 and
+W020-W029, W040-W049)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.db import DatabaseError, router
 from django.utils.module_loading import import_string
 
 from django_meisa import conf
 
 WRAPPER = "django_meisa.backends.SuppressionEmailBackend"
 POLICIES = ("drop", "raise")
+STALE_POLICIES = ("warn", "raise")
+FIX = (
+    "Run 'manage.py meisa_refresh_suppressions' at deploy time, and run a Celery worker "
+    "and beat with the refresh entry (django_meisa.tasks.suppression_beat_schedule())."
+)
 #: Numeric settings: (minimum, maximum or None, integer only).
 NUMBERS: dict[str, tuple[float, float | None, bool]] = {
     "SUPPRESSION_REFRESH_INTERVAL": (1, None, False),
@@ -29,6 +37,7 @@ def suppression_messages() -> list[CheckMessage]:
         *classic_backend_messages(),
         *mailers_messages(),
         *policy_messages(),
+        *freshness_setting_messages(),
         *number_messages(),
         *fail_open_messages(),
         *not_installed_messages(),
@@ -181,3 +190,67 @@ def not_installed_messages() -> list[CheckMessage]:
             id="meisa.W021",
         )
     ]
+
+
+def freshness_setting_messages() -> list[CheckMessage]:
+    """E040 for an unknown SUPPRESSION_STALE_POLICY; E041 for a bad SUPPRESSION_MAX_AGE."""
+    messages: list[CheckMessage] = []
+    policy = conf.get_setting("SUPPRESSION_STALE_POLICY")
+    if not (isinstance(policy, str) and policy.lower() in STALE_POLICIES):
+        messages.append(
+            Error(
+                f'MEISA["SUPPRESSION_STALE_POLICY"] is {policy!r}.',
+                hint='Use "warn" (the default) or "raise".',
+                id="meisa.E040",
+            )
+        )
+    age = conf.get_setting("SUPPRESSION_MAX_AGE")
+    if age is not None and not conf.is_number(age, minimum=1):
+        messages.append(
+            Error(
+                f'MEISA["SUPPRESSION_MAX_AGE"] must be None or a number of seconds >= 1, '
+                f"not {age!r}.",
+                hint="None (the default) means 4 x SUPPRESSION_REFRESH_INTERVAL.",
+                id="meisa.E041",
+            )
+        )
+    return messages
+
+
+def mirror_messages(databases: Iterable[str] | None) -> list[CheckMessage]:
+    """W040 never loaded, W041 stale, W042 unreadable: the mirror's state, when the
+    database holding it is among ``databases`` (the ``check --database`` names)."""
+    from django_meisa.models import SuppressionRefreshState
+    from django_meisa.suppression.freshness import MirrorFreshness, describe, max_age
+
+    using = router.db_for_read(SuppressionRefreshState)
+    if databases is None or using not in databases:
+        return []
+    try:
+        last = (
+            SuppressionRefreshState.objects.using(using)
+            .filter(pk=SuppressionRefreshState.SINGLETON_PK)
+            .values_list("last_success_at", flat=True)
+            .first()
+        )
+    except DatabaseError as err:
+        return [
+            Warning(
+                f"The suppression refresh state can't be read ({type(err).__name__}).",
+                hint="Run 'manage.py migrate', then 'manage.py meisa_refresh_suppressions'.",
+                id="meisa.W042",
+            )
+        ]
+    state = MirrorFreshness(last_success_at=last, max_age=max_age())
+    if not state.loaded:
+        return [
+            Warning(
+                f"The suppression mirror {describe(state)}: SuppressionEmailBackend sends "
+                "nothing until it is (unless SUPPRESSION_FAIL_OPEN).",
+                hint=FIX,
+                id="meisa.W040",
+            )
+        ]
+    if state.stale:
+        return [Warning(f"The suppression mirror {describe(state)}.", hint=FIX, id="meisa.W041")]
+    return []

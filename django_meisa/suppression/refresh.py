@@ -50,6 +50,16 @@ class RefreshResult:
         """True when a list was applied (possibly with deletions withheld)."""
         return self.error is None and not self.skipped
 
+    def summary(self) -> str:
+        """One line of counts (the command's output and the admin's messages)."""
+        as_of = self.as_of.isoformat() if self.as_of else "?"
+        line = (
+            f"added {self.added}, confirmed {self.confirmed}, removed {self.removed}, "
+            f"withheld {self.withheld}, rejected {self.rejected} "
+            f"(Meisa list of {self.count} as of {as_of})"
+        )
+        return f"{line}. {self.note}" if self.note else line
+
     def as_dict(self) -> dict[str, Any]:
         """The result as JSON-friendly data (for the task's return value)."""
         data = asdict(self)
