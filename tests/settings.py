@@ -25,6 +25,17 @@ INSTALLED_APPS = [
     "django_meisa",
 ]
 
+# MEISA_TEST_USER_MODEL swaps in a custom user model before anything migrates: "uuid"
+# (AbstractUser keyed by a UUID) or "email" (UUID primary key named uid, email as
+# USERNAME_FIELD, no name fields). Unset: Django's own User.
+USER_MODELS = {
+    "uuid": ("tests.users_uuid", "users_uuid.UUIDUser"),
+    "email": ("tests.users_email", "users_email.EmailUser"),
+}
+if USER_MODEL := os.environ.get("MEISA_TEST_USER_MODEL", ""):
+    user_app, AUTH_USER_MODEL = USER_MODELS[USER_MODEL]
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("tests.testapp"), user_app)
+
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -40,8 +40,10 @@ class Subscription(models.Model):
         return f"{self.plan} subscription of {self.user_id}"
 
 
-class Member(User):
-    """A proxy of the user model: its saves must sync like the user's own."""
+if settings.AUTH_USER_MODEL == "auth.User":  # a swapped-out model can't be proxied
 
-    class Meta:
-        proxy = True
+    class Member(User):
+        """A proxy of the user model: its saves must sync like the user's own."""
+
+        class Meta:
+            proxy = True

@@ -17,20 +17,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Member',
-            fields=[
-            ],
-            options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
-            },
-            bases=('auth.user',),
-            managers=[
-                ('objects', django.contrib.auth.models.UserManager()),
-            ],
-        ),
-        migrations.CreateModel(
             name='Profile',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
@@ -56,3 +42,23 @@ class Migration(migrations.Migration):
             ],
         ),
     ]
+
+    # A proxy of a swapped-out auth.User can't exist (MEISA_TEST_USER_MODEL): only with it.
+    if settings.AUTH_USER_MODEL == "auth.User":
+        operations.insert(
+            0,
+            migrations.CreateModel(
+                name='Member',
+                fields=[
+                ],
+                options={
+                    'proxy': True,
+                    'indexes': [],
+                    'constraints': [],
+                },
+                bases=('auth.user',),
+                managers=[
+                    ('objects', django.contrib.auth.models.UserManager()),
+                ],
+            )
+        )

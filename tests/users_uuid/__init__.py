@@ -1,0 +1,1 @@
+"""A user model with a UUID primary key (MEISA_TEST_USER_MODEL=uuid)."""
