@@ -71,6 +71,7 @@ def test_a_rolled_back_write_takes_its_bump_with_it():
 @pytest.mark.django_db
 def test_without_a_token_every_key_goes_to_the_database(cache):
     SuppressedEmail.objects.create(email="gone@example.com")
+    SuppressionGeneration.objects.all().delete()  # as if no writer ever bumped
     cache.rebuild("default")  # no token: nothing to build under
     assert cache.possible_hits(["a@example.com"], "default") == ["a@example.com"]
 
@@ -127,6 +128,46 @@ def test_a_stale_filter_is_rebuilt_in_the_background(cache):
     cache.rebuild("default")  # what the background thread does (this test's transaction)
     assert cache.filters["default"].token == token
     assert cache.possible_hits(["later@example.com"], "default") == ["later@example.com"]
+
+
+@pytest.mark.django_db
+def test_lookup_asks_only_for_possible_hits_and_reads_the_token_in_the_same_query(
+    cache, django_assert_num_queries
+):
+    SuppressedEmail.objects.create(email="gone@example.com")
+    bump_generation("default")
+    cache.rebuild("default")
+    keys = [f"fine{i}@example.com" for i in range(3000)] + ["gone@example.com"]
+    with django_assert_num_queries(1):
+        assert cache.lookup(keys, "default", batch=2000) == {"gone@example.com"}
+
+
+@pytest.mark.django_db
+def test_lookup_with_nothing_possible_still_checks_the_token(cache, django_assert_num_queries):
+    bump_generation("default")
+    cache.rebuild("default")
+    with django_assert_num_queries(1):
+        assert cache.lookup(["fine@example.com"], "default", batch=2000) == set()
+
+
+@pytest.mark.django_db
+def test_lookup_gives_up_on_a_stale_filter(cache):
+    bump_generation("default")
+    cache.rebuild("default")
+    SuppressedEmail.objects.create(email="new@example.com")
+    bump_generation("default")
+    assert cache.lookup(["new@example.com"], "default", batch=2000) is None  # plain path
+    assert "default" not in cache.filters or cache.filters["default"].token == current_generation(
+        "default"
+    )
+
+
+@pytest.mark.django_db
+def test_lookup_without_a_filter_uses_the_plain_path_and_builds_one(cache, monkeypatch):
+    scheduled = []
+    monkeypatch.setattr(cache, "schedule_rebuild", scheduled.append)
+    assert cache.lookup(["a@example.com"], "default", batch=2000) is None
+    assert scheduled == ["default"]
 
 
 @pytest.mark.django_db

@@ -85,6 +85,40 @@ def _written(sender: Any, instance: Any, using: str, **kwargs: Any) -> None:
     bump_generation(using)
 
 
+def checked_lookup(
+    keys: Sequence[str], using: str, *, token: bool = True
+) -> tuple[set[str], int | None]:
+    """The members of ``keys`` in the mirror and (with ``token``) the generation token,
+    read by one statement, so both come from the same snapshot."""
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    email = SuppressedEmail._meta.get_field("email")
+    assert isinstance(email, models.Field)
+    table, column = qn(SuppressedEmail._meta.db_table), qn(str(email.column))
+    parts: list[str] = []
+    params: list[Any] = []
+    if keys:
+        # Only quoted identifiers from the models' metadata are formatted in.
+        if connection.vendor == "postgresql":
+            parts.append(f"SELECT {column}, NULL FROM {table} WHERE {column} = ANY(%s)")  # noqa: S608
+            params.append(list(keys))
+        else:
+            marks = ", ".join(["%s"] * len(keys))
+            parts.append(f"SELECT {column}, NULL FROM {table} WHERE {column} IN ({marks})")  # noqa: S608
+            params.extend(keys)
+    if token:
+        parts.append(_token_sql(connection).replace("SELECT ", "SELECT NULL, ", 1))
+        params.append(SuppressionGeneration.SINGLETON_PK)
+    if not parts:
+        return set(), None
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    found = {row[0] for row in rows if row[0] is not None}
+    tokens = [int(row[1]) for row in rows if row[1] is not None]
+    return found, (tokens[0] if tokens else None)
+
+
 class KeyFilter:
     """A Bloom filter of normalized keys: two probes from Python's own string hash.
 
@@ -144,6 +178,31 @@ class NegativeCache:
         if token is not None:
             self.schedule_rebuild(using)
         return keys
+
+    def lookup(self, keys: Sequence[str], using: str, batch: int) -> set[str] | None:
+        """The suppressed members of ``keys`` via the filter, or None to use the plain path.
+
+        Only the possible hits are looked up, and the first query also reads the
+        generation token in the same statement (one snapshot): if the token is not the
+        filter's, the answer is thrown away and None sends the caller to the plain
+        lookup of every key. So the common case costs one query per batch of possible
+        hits (at least one, for the token), the rare stale case one more.
+        """
+        if not conf.get_setting("SUPPRESSION_NEGATIVE_CACHE"):
+            return None
+        current = self.filters.get(using)
+        if current is None:
+            self.schedule_rebuild(using)
+            return None
+        possible = current.possible(keys)
+        found, token = checked_lookup(possible[:batch], using)
+        if token != current.token:
+            self.filters.pop(using, None)
+            self.schedule_rebuild(using)
+            return None
+        for start in range(batch, len(possible), batch):
+            found.update(checked_lookup(possible[start : start + batch], using, token=False)[0])
+        return found
 
     def schedule_rebuild(self, using: str) -> None:
         """Build a fresh filter in a background thread (one at a time per alias)."""
