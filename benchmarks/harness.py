@@ -181,7 +181,11 @@ def machine() -> str:
         mem = f"{mem_kb / 1024 / 1024:.0f} GB RAM"
     except OSError:
         mem = "? RAM"
-    return f"{os.cpu_count()} cores ({cpu}), {mem}, Python {platform.python_version()}"
+    load = os.getloadavg()[0]  # other work on the machine skews every figure: say how much
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem}, Python {platform.python_version()}, "
+        f"load average {load:.1f} at the start"
+    )
 
 
 # Child protocol ----------------------------------------------------------------------------
