@@ -229,3 +229,10 @@ def test_a_refresh_is_seen_by_the_next_send_within_seconds(meisa_fake):
     assert refresh_suppressions().ok  # in this process: the cached reading is dropped
     with meisa():
         assert send(msg("ada@example.com"), msg("bad@example.com")) == 1
+
+
+@pytest.mark.usefixtures("join_requests")
+def test_a_disabled_integration_requests_nothing_and_says_why(published):
+    with meisa(ENABLED=False), pytest.raises(MeisaSuppressionNotLoaded, match="ENABLED"):
+        send(msg("ada@example.com"))
+    assert published == []

@@ -145,12 +145,15 @@ class SuppressionEmailBackend(BaseEmailBackend):
         state = self.freshness
         if state is None or (state.loaded and not state.stale):
             return None
-        request_refresh()
+        enabled = bool(conf.get_setting("ENABLED"))
+        if enabled:
+            request_refresh()
         text = mirror.describe(state)
         if not state.loaded and not conf.get_setting("SUPPRESSION_FAIL_OPEN"):
             mirror.report(state, type(self), "sending nothing (fail closed)")
+            off = "" if enabled else ' MEISA["ENABLED"] is False, so no refresh runs.'
             return MeisaSuppressionNotLoaded(
-                f"The suppression mirror {text}, so no mail was sent. Run 'manage.py "
+                f"The suppression mirror {text}, so no mail was sent.{off} Run 'manage.py "
                 "meisa_refresh_suppressions' (a refresh was also requested from the "
                 "Celery workers), and run Celery beat with the refresh entry. To send "
                 'unfiltered meanwhile, set MEISA["SUPPRESSION_FAIL_OPEN"] = True.'
