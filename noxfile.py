@@ -107,6 +107,9 @@ def tests(session: nox.Session, django: str) -> None:
 # creates the roles; tests/db_roles.py explains the role mode). Each corner has its own
 # database names, so a developer's concurrent run can't collide.
 DML_ROLE = {"MEISA_TEST_DB_ROLE": "meisa_ci_dml"}
+# The integration flows CI runs on MariaDB too (the fault, publisher and HTTP tests are
+# about brokers and processes, not the database: PostgreSQL's run covers them).
+INTEGRATION_FLOWS = ["contact_sync", "suppression_mail", "backfill"]
 DATABASE_CORNERS = {
     "postgres": {"MEISA_TEST_DATABASE": "postgres", "MEISA_TEST_PG_NAME": "meisa_nox"},
     "postgres-dml": {
@@ -140,6 +143,15 @@ def integration(session: nox.Session) -> None:
     """Real PostgreSQL, Redis, RabbitMQ, Celery worker and beat processes, fake Meisa over HTTP."""
     _install(session)
     _pytest(session, "integration", "-v", "-m", "integration", "tests/integration")
+
+
+@nox.session(python=SERVICE_PYTHON, tags=["ci"])
+def integration_mariadb(session: nox.Session) -> None:
+    """The integration flows (sync, a refresh with a send during it, backfill) on MariaDB."""
+    _install(session)
+    flows = [f"tests/integration/test_{name}.py" for name in INTEGRATION_FLOWS]
+    env = {"MEISA_IT_DATABASE": "mariadb"}
+    _pytest(session, "integration-mariadb", "-v", "-m", "integration", *flows, **env)
 
 
 @nox.session(python=SERVICE_PYTHON, tags=["ci"])

@@ -13,6 +13,7 @@ import socket
 import pytest
 
 POSTGRES = ("127.0.0.1", int(os.environ.get("MEISA_TEST_PG_PORT", "5432")))
+MARIADB = ("127.0.0.1", int(os.environ.get("MEISA_TEST_MYSQL_PORT", "3306")))
 REDIS = ("127.0.0.1", 6379)
 RABBITMQ = ("127.0.0.1", 5672)
 
@@ -44,6 +45,11 @@ def require(name: str, address: tuple[str, int]) -> None:
 def require_postgres() -> None:
     """Need PostgreSQL on 127.0.0.1:5432 (trust auth)."""
     require("PostgreSQL", POSTGRES)
+
+
+def require_mariadb() -> None:
+    """Need MariaDB (or MySQL) on 127.0.0.1:3306 (root, empty password)."""
+    require("MariaDB", MARIADB)
 
 
 def require_redis() -> None:

@@ -13,17 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.databases import create_database, drop_database, require_database
 from tests.integration.services import (
     LocalMeisa,
     RedisServer,
     SmtpSink,
-    create_database,
     delete_rabbitmq_vhost,
-    drop_database,
     rabbitmq_vhost,
 )
 from tests.integration.site import DjangoShell, Site, migrate, site_environment
-from tests.services import require_postgres, require_rabbitmq, require_redis
+from tests.services import require_rabbitmq, require_redis
 
 SiteFactory = Callable[..., Site]
 
@@ -65,8 +64,9 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 @pytest.fixture(scope="session")
 def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL database with the example site migrated, copied by each test."""
-    require_postgres()
+    """A database with the example site migrated, copied by each test (PostgreSQL, or
+    MariaDB with ``MEISA_IT_DATABASE=mariadb``: tests/integration/databases.py)."""
+    require_database()
     workdir = tmp_path_factory.mktemp("template")
     name = create_database("meisa_it_template")
     meisa = LocalMeisa(workdir)  # the settings want a Meisa URL; migrate never calls it

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.integration.databases import database_url
 from tests.integration.processes import ManagedProcess
 from tests.integration.services import MEISA_KEY, LocalMeisa, SmtpSink
 
@@ -35,7 +36,7 @@ def site_environment(
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(EXAMPLE_DIR), str(REPO)]),
         "DJANGO_SETTINGS_MODULE": "tests.integration.site_settings",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "DATABASE_URL": database_url(database),
         "CELERY_BROKER_URL": broker_url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "MEISA_BASE_URL": meisa.base_url,
