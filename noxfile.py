@@ -139,6 +139,22 @@ def databases(session: nox.Session, corner: str) -> None:
 
 
 @nox.session(python=SERVICE_PYTHON, tags=["ci"])
+def user_models(session: nox.Session) -> None:
+    """tests/test_user_models.py with each custom user model, on every database."""
+    _install(session)
+    databases = {
+        "sqlite": {},
+        "postgres": DATABASE_CORNERS["postgres"],
+        "mariadb": DATABASE_CORNERS["mariadb"],
+    }
+    for model in ("uuid", "email"):
+        for database, env in databases.items():
+            name = f"user-model-{model}-{database}"
+            env = {**env, "MEISA_TEST_USER_MODEL": model}
+            _pytest(session, name, "-q", "tests/test_user_models.py", **env)
+
+
+@nox.session(python=SERVICE_PYTHON, tags=["ci"])
 def integration(session: nox.Session) -> None:
     """Real PostgreSQL, Redis, RabbitMQ, Celery worker and beat processes, fake Meisa over HTTP."""
     _install(session)

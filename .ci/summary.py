@@ -28,6 +28,17 @@ def counts(report: Path) -> dict[str, float]:
     }
 
 
+def run_nowhere(reports: list[Path]) -> list[str]:
+    """Tests skipped in every corner that collected them: no corner proves them."""
+    ran: set[str] = set()
+    skipped: set[str] = set()
+    for report in reports:
+        for case in ET.parse(report).getroot().iter("testcase"):  # noqa: S314 - ours
+            test = f"{case.get('classname')}::{case.get('name')}"
+            (skipped if case.find("skipped") is not None else ran).add(test)
+    return sorted(skipped - ran)
+
+
 def main(folder: str) -> int:
     """Print the table; exit 1 when a report is missing, failed, or ran no test."""
     reports = sorted(Path(folder).glob("*.xml"))
@@ -38,6 +49,10 @@ def main(folder: str) -> int:
         print(f"{report.stem:<32}" + "".join(f"{row[c]:>9.0f}" for c in COLUMNS))
         grand = {c: grand[c] + row[c] for c in COLUMNS}
     bad = not reports or grand["failed"] or grand["errors"] or not grand["passed"]
+    nowhere = run_nowhere(reports)
+    print(f"skipped in every corner that has them (run nowhere): {len(nowhere)}")
+    for test in nowhere:
+        print(f"  {test}")
     failed = grand["failed"] + grand["errors"]
     print(
         f"total: {grand['passed']:.0f} passed, {failed:.0f} failed, {grand['skipped']:.0f} skipped"
