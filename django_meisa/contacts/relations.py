@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 
@@ -63,15 +64,41 @@ def routes_for(model: Any) -> tuple[Route, ...]:
     if concrete is None:
         return ()
     label = concrete._meta.label
-    triggers = conf.get_setting("SYNC_TRIGGERS") or {}
+    raw = conf.user_settings()  # read once: every save of every model comes here
+    triggers = raw.get("SYNC_TRIGGERS") or {}
     if label in triggers or label.lower() in triggers:
         return ()
-    return all_routes(get_user_model()._meta.label, mapped_paths()).get(label, ())
+    try:
+        routes = routes_for_settings(settings_key(raw))
+    except TypeError:  # an unhashable value in the settings: compute without the cache
+        routes = all_routes(get_user_model()._meta.label, mapped_paths())
+    return routes.get(label, ())
+
+
+def settings_key(raw: dict[str, Any]) -> tuple[Any, ...]:
+    """The values the routes depend on, hashable: the cache key (so it never goes stale)."""
+    fields = raw.get("CUSTOM_FIELDS") or {}
+    relations = raw.get("MAPPER_RELATIONS")
+    return (
+        settings.AUTH_USER_MODEL,
+        tuple(fields.items()) if isinstance(fields, dict) else fields,
+        tuple(relations) if isinstance(relations, (list, tuple)) else relations,
+        *(raw.get(name, conf.DEFAULTS[name]) for name in SETTINGS_READ),
+    )
+
+
+#: The other settings the routes are derived from.
+SETTINGS_READ = ("MAPPER", "EXTERNAL_ID_FIELD", "FIRST_NAME_FIELD", "LAST_NAME_FIELD")
 
 
 @lru_cache(maxsize=16)
+def routes_for_settings(key: tuple[Any, ...]) -> dict[str, tuple[Route, ...]]:
+    """``all_routes`` for the settings ``key`` describes (read now: they are the same)."""
+    return all_routes(get_user_model()._meta.label, mapped_paths())
+
+
 def all_routes(user_label: str, paths: tuple[str, ...]) -> dict[str, tuple[Route, ...]]:
-    """Map model labels to their routes. Cached on the settings' values, so never stale."""
+    """Map model labels to their routes, following each mapped path through relations."""
     found: dict[str, list[Route]] = {}
     for path in paths:
         for route in path_routes(apps.get_model(user_label), path):
