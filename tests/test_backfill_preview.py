@@ -57,3 +57,14 @@ def test_the_command_prints_the_first_payloads_in_a_dry_run(meisa_fake):
     assert meisa_fake.upserts == []
     with pytest.raises(CommandError, match="--dry-run"):
         call_command("meisa_backfill", "--inline", "--show", "1", stdout=StringIO())
+
+
+def test_the_selection_pushes_sync_users_filter_into_sql(settings):
+    from django_meisa.backfill.selection import count_selected, selected_users
+
+    settings.MEISA = {**settings.MEISA, "SYNC_USERS_FILTER": {"is_staff": False}}
+    ada = make_user("ada")
+    make_user("boss", is_staff=True)
+    assert count_selected(MeisaBackfillSelection()) == 1
+    assert list(selected_users(MeisaBackfillSelection())) == [ada]
+    assert "is_staff" in str(selected_users(MeisaBackfillSelection()).query)

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q, QuerySet
 
 from django_meisa import conf
+from django_meisa.contacts.eligibility import eligible_users
 from django_meisa.contacts.state import state_alias, users
 
 
@@ -90,7 +91,8 @@ def selected_users(selection: MeisaBackfillSelection) -> QuerySet[Any]:
     so a file of a million ids never becomes one huge ``IN (...)`` query.
     """
     # The state's write alias: a lagging replica would miss new users and changes.
-    queryset = users(state_alias()).all()
+    # SYNC_USERS_FILTER in the same SQL: users it leaves out are never selected.
+    queryset = eligible_users(users(state_alias()).all())
     if selection.exclude_inactive and _has_field("is_active"):
         queryset = queryset.filter(is_active=True)
     if selection.since is not None:
