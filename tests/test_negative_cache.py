@@ -201,7 +201,8 @@ def test_a_write_in_another_process_is_seen_by_the_next_send_here(cache, tmp_pat
     bump_generation("default")
     cache.rebuild("default")
     assert cache.possible_hits(["other@example.com"], "default") == []
-    database = {k: connection.settings_dict[k] for k in ("ENGINE", "NAME", "USER", "HOST", "PORT")}
+    keys = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
+    database = {k: connection.settings_dict[k] for k in keys}  # the role's password too
     argv = [sys.executable, "-c", WRITER, "other@example.com", json.dumps(database)]
     subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parent.parent)
     assert cache.possible_hits(["other@example.com"], "default") == ["other@example.com"]

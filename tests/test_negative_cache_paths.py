@@ -121,7 +121,8 @@ else:
 def test_a_write_in_another_process(filtering, path):
     if "memory" in str(connection.settings_dict["NAME"]):
         pytest.skip("needs a database two processes share (a file or a server)")
-    database = {k: connection.settings_dict[k] for k in ("ENGINE", "NAME", "USER", "HOST", "PORT")}
+    keys = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
+    database = {k: connection.settings_dict[k] for k in keys}  # the role's password too
     argv = [sys.executable, "-c", WRITER, path, json.dumps(database)]
     subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert not delivered_to(ADDRESS)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django_meisa.signals import contact_synced, user_deleted
+from django_meisa.suppression import negative_cache
 from django_meisa.suppression.deleted import suppress_deleted_user
 from django_meisa.suppression.status import ACTIVE, suppress_contact_status
 
@@ -34,3 +35,5 @@ def connect_receivers() -> None:
     """Connect suppression's receivers (idempotent, called by ``MeisaConfig.ready``)."""
     contact_synced.connect(mirror_contact_status, dispatch_uid="meisa-mirror-contact-status")
     user_deleted.connect(suppress_deleted_user, dispatch_uid="meisa-suppress-deleted-user")
+    # A site's own ORM writes to the mirror retire every process's negative cache too.
+    negative_cache.connect_receivers()
