@@ -133,3 +133,15 @@ def test_every_import_points_down_the_layers():
 def test_every_inside_module_has_a_layer():
     unlayered = sorted({top(name) for name in GRAPH if is_inside(name)} - set(LAYERS))
     assert unlayered == []
+
+
+def test_only_management_commands_import_management_commands():
+    # The admin once imported a helper from a command: helpers belong in the layers.
+    offenders = sorted(
+        f"{name} -> {imported}"
+        for name, imports in GRAPH.items()
+        if top(name) != "management"
+        for imported in imports
+        if top(imported) == "management"
+    )
+    assert offenders == []

@@ -7,7 +7,6 @@ N+1, so neither side waits on the other.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -22,7 +21,9 @@ from django_meisa.backfill.chunk import (
     FLUSH_INTERVAL,
     BackfillContext,
     ChunkTracker,
+    Every,
     prepare_chunk,
+    users_to_redo,
 )
 from django_meisa.backfill.pool import SenderPool
 from django_meisa.backfill.progress import BackfillProgress
@@ -69,7 +70,7 @@ class InlineRunner:
         self.completed = MeisaBackfillCounts()
         self.fatal: MeisaError | None = None
         self.unfinished = 0
-        self._flushed_at = self._renewed_at = time.monotonic()
+        self._flush, self._renew = Every(FLUSH_INTERVAL), Every(RENEW_INTERVAL)
 
     @property
     def stopping(self) -> bool:
@@ -145,23 +146,21 @@ class InlineRunner:
 
     def flush(self, *, now: bool = False) -> None:
         """Write applied results to the state rows every ``FLUSH_INTERVAL`` seconds."""
-        if not now and time.monotonic() - self._flushed_at < FLUSH_INTERVAL:
+        if not self._flush.due(now=now):
             return
         for flight in self.flights.values():
             if flight.tracker is not None:
                 flight.tracker.flush()
-        self._flushed_at = time.monotonic()
 
     def renew(self) -> None:
         """Renew the leases and claims of the chunks in flight every ``RENEW_INTERVAL`` s."""
-        if time.monotonic() - self._renewed_at < RENEW_INTERVAL:
+        if not self._renew.due():
             return
         for flight in self.flights.values():
             lease = flight.tracker.prepared.lease if flight.tracker is not None else None
             if lease is not None:
                 lease.renew()
             renew_claim(flight.chunk.pk, self.claim_seconds)
-        self._renewed_at = time.monotonic()
 
     def end_round(self, flight: _Flight) -> None:
         """Close a round; redo users whose lease ran out; complete or release the chunk."""
@@ -172,12 +171,10 @@ class InlineRunner:
         flight.counts.add(outcome.counts)
         flight.failures.extend(outcome.failures)
         self.closed.add(outcome.counts)
-        # Redo users whose lease ran out, unless none of the round got through (a lease
-        # too short for the timeouts would otherwise loop forever).
-        if outcome.redo and not self.stopping and len(outcome.redo) < sent:
-            self.begin_round(flight, outcome.redo)
+        redo = users_to_redo(outcome, sent, stopping=self.stopping)
+        if redo:
+            self.begin_round(flight, redo)
             return
-        outcome.unsent += len(outcome.redo)
         del self.flights[flight.chunk.pk]
         if outcome.complete:
             complete_chunk(flight.chunk, flight.counts, flight.failures)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from django_meisa.backfill import checkpoint
@@ -12,7 +11,9 @@ from django_meisa.backfill.chunk import (
     BackfillContext,
     ChunkOutcome,
     ChunkTracker,
+    Every,
     prepare_chunk,
+    users_to_redo,
 )
 from django_meisa.backfill.client import BackfillClient
 from django_meisa.backfill.ratelimit import (
@@ -75,13 +76,12 @@ def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -
     pks = pks_in_range(selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk))
     counts, failures = MeisaBackfillCounts(), []
     while True:
-        outcome = _sync_round(chunk.pk, pks, ctx, client, limiter, policy)
+        outcome, sent = _sync_round(chunk.pk, pks, ctx, client, limiter, policy)
         counts.add(outcome.counts)
         failures.extend(outcome.failures)
-        if not outcome.redo or outcome.fatal is not None or len(outcome.redo) == len(pks):
-            outcome.unsent += len(outcome.redo) if outcome.fatal is None else 0
+        pks = users_to_redo(outcome, sent, stopping=outcome.fatal is not None)
+        if not pks:
             break
-        pks = outcome.redo
     if outcome.fatal is not None:
         _stop_run(run, describe_error(outcome.fatal))
     if not outcome.complete:
@@ -109,10 +109,11 @@ def _sync_round(
     client: MeisaClient,
     limiter: RateLimiter,
     policy: MeisaRetryPolicy,
-) -> ChunkOutcome:
+) -> tuple[ChunkOutcome, int]:
+    """One round in this process: prepare, send one by one, close; and how many were sent."""
     prepared = prepare_chunk(pks, ctx)
     tracker = ChunkTracker(prepared, ctx)
-    flushed = renewed = time.monotonic()
+    flush, renew = Every(FLUSH_INTERVAL), Every(RENEW_INTERVAL)
     for job in prepared.jobs:
         result = send_upsert(
             client, job.payload, limiter=limiter, policy=policy, window=prepared.lease
@@ -120,14 +121,12 @@ def _sync_round(
         tracker.apply(job.user_pk, result)
         if result.fatal is not None:
             break
-        if time.monotonic() - flushed > FLUSH_INTERVAL:
+        if flush.due():
             tracker.flush()
-            flushed = time.monotonic()
-        if time.monotonic() - renewed > RENEW_INTERVAL and prepared.lease is not None:
+        if renew.due() and prepared.lease is not None:
             prepared.lease.renew()
             checkpoint.renew_claim(chunk_id, chunk_lease_seconds())
-            renewed = time.monotonic()
-    return tracker.close()
+    return tracker.close(), len(prepared.jobs)
 
 
 def shared_limiter(run: BackfillRun) -> RateLimiter:
