@@ -12,14 +12,20 @@ runs' ratios, with their spread.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from benchmarks import environment
 from benchmarks.data import address_list, copy_rows, insert_rows, listed_email, user_email
 from benchmarks.harness import (
     Report,
+    emit_result,
     interleave,
     median_ms,
+    parse_result,
+    python_child,
     ratio,
     self_peak_rss_mb,
     spread,
@@ -112,22 +118,52 @@ def backend_settings(wrapped: bool, cached: bool = False) -> Any:
     return override_settings(EMAIL_BACKEND=WRAPPER, MEISA=meisa)
 
 
-def build_negative_cache(report: Report) -> None:
-    """Bump the mirror's generation (the COPY loader wrote behind its back), build the
-    filter once (as the first send after a refresh would, in the background), report it."""
+def build_negative_cache(report: Report, database: str) -> None:
+    """Bump the mirror's generation (the loader wrote behind its back), then measure one
+    build in a fresh child process (its memory is then the cache's alone), and build the
+    filter here too, as the first send after a refresh would (in the background)."""
     from django_meisa.suppression import negative_cache
 
-    rss_before = self_peak_rss_mb()
     negative_cache.bump_generation("default")
+    child = parse_result(
+        python_child("benchmarks.bench_email", "cache-memory", env={"MEISA_BENCH_DB": database})
+    )
+    report.add(
+        "negative cache: memory per process",
+        f"+{child['rss_after'] - child['rss_before']:.1f} MB",
+        detail=f"resident after the build ({child['bits_mb']:.1f} MB bit array); peak RSS "
+        f"{child['peak_rss_mb']:.0f} MB vs {child['rss_before']:.0f} MB before it; "
+        f"built in {child['seconds']:.2f} s from {child['rows']:,} rows",
+    )
+    assert negative_cache.cache.rebuild("default") is not None
+
+
+def child_cache_memory(database: str) -> None:
+    """Child: build the filter once; print RSS before and after, and the time taken."""
+    environment.setup(database=database)
+    from django_meisa.models import SuppressedEmail
+    from django_meisa.suppression import negative_cache
+
+    rows = SuppressedEmail.objects.count()
+    before = current_rss_mb()
     with stopwatch() as elapsed:
         built = negative_cache.cache.rebuild("default")
     assert built is not None
-    report.add(
-        "negative cache: build time, filter size",
-        f"{elapsed[0]:.2f} s",
-        detail=f"{built.size_bytes / 1e6:.1f} MB bit array; peak RSS "
-        f"{rss_before:.0f} -> {self_peak_rss_mb():.0f} MB during the build",
+    emit_result(
+        rss_before=before,
+        rss_after=current_rss_mb(),
+        bits_mb=built.size_bytes / 1e6,
+        seconds=elapsed[0],
+        rows=rows,
     )
+
+
+def current_rss_mb() -> float:
+    """This process's resident set size now, in MB (Linux ``/proc/self/status``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def send_batch(count: int, wrapped: bool, cached: bool = False) -> tuple[float, int, int, int]:
@@ -165,6 +201,9 @@ def report_queries(report: Report, messages: int, wrapped: Any, bare: Any, what:
 
 def main(argv: list[str] | None = None) -> None:
     """Load the mirror, then alternate wrapped and bare sends (``--messages``, ``--rows``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "cache-memory":
+        return child_cache_memory(os.environ.get("MEISA_BENCH_DB", "postgres"))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="suppressed rows (1M)")
     parser.add_argument("--messages", type=int, default=1000, help="messages per batch")
@@ -174,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     environment.setup(database=args.database, fresh=True)
     load_mirror(args.rows)
     report = Report(f"4 email filtering ({environment.label(args.database)})")
-    build_negative_cache(report)
+    build_negative_cache(report, args.database)
     variants = {
         "cached": lambda: send_batch(args.messages, True, cached=True),
         "wrapped": lambda: send_batch(args.messages, True),
