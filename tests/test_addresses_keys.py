@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from django_meisa.suppression.addresses import (
@@ -60,7 +60,7 @@ any_text = st.text(max_size=60) | addresses | st.emails()
 @example("a\x00b@example.com")
 @example("\udc80@example.com")
 @example('"a."@example.com')
-@settings(max_examples=400)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 def test_stored_key_and_lookup_key_agree_for_any_string(text):
     stored = normalize_many([text.replace("\n", " ")])[0] or None
     looked_up = parse_recipient(text.replace("\n", " ")).key
@@ -70,7 +70,7 @@ def test_stored_key_and_lookup_key_agree_for_any_string(text):
 @given(any_text)
 @example('"john doe"@example.com')
 @example("ada@\ufa2e.com")
-@settings(max_examples=400)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 def test_a_key_is_its_own_key_so_a_stored_row_always_matches(text):
     key = canonical_key(text)
     if key is not None:
@@ -82,7 +82,7 @@ def test_a_key_is_its_own_key_so_a_stored_row_always_matches(text):
 
 
 @given(addresses, names, comments)
-@settings(max_examples=300)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 def test_every_spelling_of_an_address_has_the_same_key_or_none(address, name, comment):
     key = canonical_key(address)
     for form in forms_of(address, name, comment):

@@ -9,7 +9,6 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection, send_mail
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import connection
 from django.test import override_settings
 
 from django_meisa.exceptions import (
@@ -239,14 +238,21 @@ def test_a_failing_signal_receiver_never_stops_the_send(caplog):
 
 
 @pytest.fixture
-def table_unreadable():
-    """Make the suppression table unreadable with a real database error."""
-    table = SuppressedEmail._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_away"')
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
+def table_unreadable(monkeypatch):
+    """Make the suppression table unreadable with a real database error.
+
+    A query on a table that doesn't exist, raised by the real driver: no DDL, so it
+    works on every vendor and for a DML-only role.
+    """
+    from django.db import connections
+
+    def broken(keys: list[str], using: str) -> list[str]:
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT email FROM meisa_no_such_table")
+        return []
+
+    monkeypatch.setattr("django_meisa.suppression.lookup._in_lookup", broken)
+    monkeypatch.setattr("django_meisa.suppression.lookup._any_lookup", broken)
 
 
 @pytest.mark.django_db(transaction=True)  # PostgreSQL aborts the transaction on the error

@@ -23,7 +23,9 @@ def suppressed_keys(keys: Iterable[str]) -> set[str]:
     unique = sorted(set(keys))
     size = max(1, int(conf.get_setting("SUPPRESSION_LOOKUP_BATCH_SIZE")))
     using = router.db_for_read(SuppressedEmail)
-    unique = list(negative_cache.cache.possible_hits(unique, using))
+    cached = negative_cache.cache.lookup(unique, using, size)
+    if cached is not None:
+        return cached  # only the filter's possible hits were asked, with its token
     lookup = _any_lookup if connections[using].vendor == "postgresql" else _in_lookup
     found: set[str] = set()
     for start in range(0, len(unique), size):

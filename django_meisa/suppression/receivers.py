@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django_meisa.contacts.logs import user_extra
 from django_meisa.signals import contact_synced, user_deleted
 from django_meisa.suppression import negative_cache
 from django_meisa.suppression.deleted import suppress_deleted_user
@@ -28,7 +29,11 @@ def mirror_contact_status(
     try:
         suppress_contact_status(contact["email"], status)
     except Exception:
-        logger.exception("Could not mirror the Meisa status of user pk=%s locally", user_pk)
+        logger.exception(
+            "Could not mirror the Meisa status of user pk=%s locally",
+            user_pk,
+            extra=user_extra(user_pk, "status_mirror_failed"),
+        )
 
 
 def connect_receivers() -> None:

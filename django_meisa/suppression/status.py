@@ -38,10 +38,9 @@ def suppress_contact_status(email: str, status: str) -> None:
     using = router.db_for_write(SuppressedEmail)
     with transaction.atomic(using=using):
         bump_generation(using)
-        entry, created = SuppressedEmail.objects.using(using).select_for_update().get_or_create(
-            email=key,
-            defaults={"source": SuppressedEmail.Source.MEISA, "reported_at": now, "reason": status},
-        )
+        rows = SuppressedEmail.objects.using(using).select_for_update()
+        defaults = {"source": SuppressedEmail.Source.MEISA, "reported_at": now, "reason": status}
+        entry, created = rows.get_or_create(email=key, defaults=defaults)
         if not created and entry.source == SuppressedEmail.Source.MEISA:
             _restamp(entry, status, now)
         elif not created:
