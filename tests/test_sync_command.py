@@ -97,3 +97,13 @@ def test_two_users_sharing_an_email_are_both_shown(meisa_fake):
     out, err = run("--preview", "ada@example.com")
     assert f"2 users share it (pks {ada.pk}, {twin.pk})" in err
     assert out.count("# user pk=") == 2
+
+
+def test_an_ineligible_user_is_reported_as_skipped_with_exit_status_0(settings, meisa_fake):
+    settings.MEISA = {**settings.MEISA, "SYNC_USERS_FILTER": {"is_staff": False}}
+    make_user("boss", is_staff=True)
+    out, _ = run("boss", "--force")
+    assert "skipped_ineligible" in out
+    preview, _ = run("--preview", "boss")
+    assert "not eligible" in preview
+    assert meisa_fake.upserts == []
