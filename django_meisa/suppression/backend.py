@@ -66,6 +66,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
         self.fail_silently = fail_silently
         self.inner = self.build_inner_backend(alias, backend, mailer, options, kwargs)
         self.freshness: mirror.MirrorFreshness | None = None
+        self._parsed: dict[str, MeisaRecipient] = {}
 
     # Hooks ----------------------------------------------------------------------------
 
@@ -100,14 +101,24 @@ class SuppressionEmailBackend(BaseEmailBackend):
         the filter never saw."""
         # Empty values are no recipient at all (Django's recipients() skips them too).
         parsed = {
-            field: [parse_recipient(v) for v in (getattr(message, field, None) or []) if v]
+            field: [self._parse(v) for v in (getattr(message, field, None) or []) if v]
             for field in RECIPIENT_FIELDS
         }
         for name, value in (getattr(message, "extra_headers", None) or {}).items():
             if str(name).lower() in HEADER_FIELDS:
                 parsed[HEADER_PREFIX + str(name)] = parse_address_header(value)
-        parsed[ENVELOPE] = [parse_recipient(v) for v in _envelope(message) if v]
+        parsed[ENVELOPE] = [self._parse(v) for v in _envelope(message) if v]
         return parsed
+
+    def _parse(self, value: Any) -> MeisaRecipient:
+        # Each recipient is met about three times per batch (its field, recipients(),
+        # the envelope check): parse each distinct plain string once per batch.
+        if type(value) is not str:
+            return parse_recipient(value)
+        found = self._parsed.get(value)
+        if found is None:
+            found = self._parsed[value] = parse_recipient(value)
+        return found
 
     def lookup(self, keys: set[str]) -> set[str] | None:
         """Return the suppressed keys among ``keys``; None means "send nothing".
@@ -217,7 +228,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
         for value in _envelope(message):
             if not value:
                 continue
-            key = parse_recipient(value).key
+            key = self._parse(value).key
             if key is None or key in suppressed or key not in checked:
                 logger.warning("A message's recipients() returned an unchecked address; not sent")
                 return False
@@ -246,6 +257,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
         messages = list(email_messages or [])
         if not messages:
             return 0
+        self._parsed = {}
         parsed = [self.recipients_of(message) for message in messages]
         checked = {r.key for p in parsed for rs in p.values() for r in rs if r.key}
         suppressed = self.lookup(checked)
