@@ -46,7 +46,7 @@ def filtering(settings, loaded_mirror):
     negative_cache.cache.clear()
     negative_cache.bump_generation("default")
     assert negative_cache.cache.rebuild("default") is not None
-    assert negative_cache.cache.possible_hits([ADDRESS], "default") == []  # filter is live
+    assert negative_cache.cache.lookup([ADDRESS], "default", 2000) == set()  # filter is live
     yield
     negative_cache.cache.clear()
     if not connected:

@@ -167,18 +167,6 @@ class NegativeCache:
         self.filters: dict[str, KeyFilter] = {}
         self.building: set[str] = set()
 
-    def possible_hits(self, keys: Sequence[str], using: str) -> Sequence[str]:
-        """The subset of ``keys`` the database must check (all of them when unsure)."""
-        if not conf.get_setting("SUPPRESSION_NEGATIVE_CACHE"):
-            return keys
-        token = current_generation(using)
-        current = self.filters.get(using)
-        if token is not None and current is not None and current.token == token:
-            return current.possible(keys)
-        if token is not None:
-            self.schedule_rebuild(using)
-        return keys
-
     def lookup(self, keys: Sequence[str], using: str, batch: int) -> set[str] | None:
         """The suppressed members of ``keys`` via the filter, or None to use the plain path.
 
