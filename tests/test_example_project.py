@@ -96,7 +96,7 @@ def test_sqlite_urls(load_settings, url, name):
 
 def test_an_unknown_database_scheme_is_refused(load_settings):
     with pytest.raises(ValueError, match="DATABASE_URL"):
-        load_settings(DATABASE_URL="mysql://localhost/site")
+        load_settings(DATABASE_URL="oracle://localhost/site")
 
 
 def test_the_mapper_is_meisas_production_example(load_settings):
