@@ -118,9 +118,10 @@ DATABASE_CORNERS = {
         **DML_ROLE,
     },
     "mariadb": {"MEISA_TEST_DATABASE": "mariadb", "MEISA_TEST_MYSQL_NAME": "meisa_nox"},
-    "mariadb-dml": {
+    "mariadb-dml": {  # also InnoDB's own isolation level, as many MySQL sites keep it
         "MEISA_TEST_DATABASE": "mariadb",
         "MEISA_TEST_MYSQL_NAME": "meisa_nox_dml",
+        "MEISA_TEST_MYSQL_ISOLATION": "repeatable read",
         **DML_ROLE,
     },
 }
