@@ -7,7 +7,10 @@ import pytest
 # The memory-transport Celery app becomes the default one, so no test ever publishes
 # to a real broker by accident.
 import tests.celery_app  # noqa: F401
-from tests.db_roles import django_db_setup  # noqa: F401 - the DML-only role mode
+from tests.db_roles import (  # noqa: F401 - the DML-only role mode, database-only runs
+    django_db_setup,
+    pytest_collection_modifyitems,
+)
 
 pytest_plugins = ["django_meisa.testing.pytest_plugin"]
 

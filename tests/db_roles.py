@@ -95,3 +95,25 @@ def _flush_with_delete(connection: Any) -> None:
         return [f"DELETE FROM {ops.quote_name(table)};" for table in tables]
 
     connection.ops.sql_flush = types.MethodType(sql_flush, connection.ops)
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """With ``MEISA_TEST_DB_TESTS_ONLY=1``, keep only the tests that use a database.
+
+    CI's database corners set it: a test that can't touch the database (pytest-django
+    blocks it) proves nothing more on PostgreSQL than on SQLite, where it already runs.
+    """
+    if os.environ.get("MEISA_TEST_DB_TESTS_ONLY") != "1":
+        return
+    kept = [item for item in items if _uses_database(item)]
+    deselected = [item for item in items if not _uses_database(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+def _uses_database(item: Any) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("django_db") is not None or bool(
+        fixtures & {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+    )
