@@ -79,8 +79,9 @@ docs: $(DOCS_STAMP)
 	$(SPHINX) -b html docs $(DOCS_OUT)/html
 	@echo "docs: $(DOCS_OUT)/html/index.html"
 
+DOCS_PORT ?= 8000
 docs-serve: docs
-	$(BIN)/python -m http.server --bind 127.0.0.1 --directory $(DOCS_OUT)/html 8000
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory $(DOCS_OUT)/html $(DOCS_PORT)
 
 # sdist + wheel, twine check, check-wheel-contents, then a smoke test of the wheel installed
 # into a clean virtualenv (import, migrate, check, one sync against the local Meisa).
