@@ -110,6 +110,8 @@ DML_ROLE = {"MEISA_TEST_DB_ROLE": "meisa_ci_dml"}
 # The integration flows CI runs on MariaDB too (the fault, publisher and HTTP tests are
 # about brokers and processes, not the database: PostgreSQL's run covers them).
 INTEGRATION_FLOWS = ["contact_sync", "suppression_mail", "backfill"]
+# The modules that run under each custom user model (MEISA_TEST_USER_MODEL).
+USER_MODEL_TESTS = ["tests/test_user_models.py", "tests/test_operations_user_models.py"]
 DATABASE_CORNERS = {
     "postgres": {"MEISA_TEST_DATABASE": "postgres", "MEISA_TEST_PG_NAME": "meisa_nox"},
     "postgres-dml": {
@@ -142,7 +144,7 @@ def databases(session: nox.Session, corner: str) -> None:
 
 @nox.session(python=SERVICE_PYTHON, tags=["ci"])
 def user_models(session: nox.Session) -> None:
-    """tests/test_user_models.py with each custom user model, on every database."""
+    """The user-model tests with each custom user model, on every database."""
     _install(session)
     databases = {
         "sqlite": {},
@@ -153,7 +155,7 @@ def user_models(session: nox.Session) -> None:
         for database, env in databases.items():
             name = f"user-model-{model}-{database}"
             env = {**env, "MEISA_TEST_USER_MODEL": model}
-            _pytest(session, name, "-q", "tests/test_user_models.py", **env)
+            _pytest(session, name, "-q", *USER_MODEL_TESTS, **env)
 
 
 @nox.session(python=SERVICE_PYTHON, tags=["ci"])
