@@ -1,8 +1,8 @@
 """Settings for the example site: everything from the environment, with working defaults.
 
 With no environment at all it runs on SQLite, with Celery eager and the local Meisa
-(``python -m django_meisa.testing.server``) on 127.0.0.1:8765. See the README's
-"Example project" section for every variable.
+(``python -m django_meisa.testing.server``) on 127.0.0.1:8765. Every variable is listed
+in docs/howto/example-project.md.
 """
 
 import os
