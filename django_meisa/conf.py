@@ -146,7 +146,7 @@ DEFAULTS: dict[str, Any] = {
     #: ...or when the oldest pending sync is older than this many seconds.
     "HEALTH_MAX_PENDING_AGE": 3600,
     #: The mirror check fails when the last successful refresh is older than this many
-    #: seconds; None = 2 x SUPPRESSION_REFRESH_INTERVAL.
+    #: seconds; None = SUPPRESSION_MAX_AGE, the age at which the mirror counts as stale.
     "HEALTH_MAX_MIRROR_AGE": None,
 }
 

@@ -22,14 +22,13 @@ from health_check.exceptions import ServiceUnavailable
 
 from django_meisa import conf
 from django_meisa.stats import auth_failed_at, pending_summary, refresh_state
+from django_meisa.suppression import freshness
 
 
 def max_mirror_age() -> float:
-    """``HEALTH_MAX_MIRROR_AGE``, or twice ``SUPPRESSION_REFRESH_INTERVAL``."""
+    """``HEALTH_MAX_MIRROR_AGE``, or the mirror's own staleness age (``SUPPRESSION_MAX_AGE``)."""
     value = conf.get_setting("HEALTH_MAX_MIRROR_AGE")
-    if value is None:
-        value = 2 * float(conf.get_setting("SUPPRESSION_REFRESH_INTERVAL"))
-    return float(value)
+    return freshness.max_age() if value is None else float(value)
 
 
 @dataclasses.dataclass

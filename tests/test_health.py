@@ -40,8 +40,13 @@ def test_the_mirror_must_have_been_refreshed_recently(settings):
     assert "never refreshed" in str(error_of(MeisaMirrorFresh()))
     SuppressionRefreshState.objects.create(pk=1, last_success_at=ago(minutes=5))
     assert error_of(MeisaMirrorFresh()) is None
+    SuppressionRefreshState.objects.filter(pk=1).update(last_success_at=ago(minutes=59))
+    assert error_of(MeisaMirrorFresh()) is None  # default: SUPPRESSION_MAX_AGE, 4 x 900 s
     SuppressionRefreshState.objects.filter(pk=1).update(last_success_at=ago(hours=2))
-    assert "old" in str(error_of(MeisaMirrorFresh()))  # default: 2 x 900 s
+    assert "old" in str(error_of(MeisaMirrorFresh()))
+    settings.MEISA = {**settings.MEISA, "HEALTH_MAX_MIRROR_AGE": 60}
+    SuppressionRefreshState.objects.filter(pk=1).update(last_success_at=ago(minutes=5))
+    assert "allowed: 60 s" in str(error_of(MeisaMirrorFresh()))
 
 
 def test_the_backlog_fails_above_either_threshold(settings):
