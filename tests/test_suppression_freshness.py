@@ -236,3 +236,13 @@ def test_a_disabled_integration_requests_nothing_and_says_why(published):
     with meisa(ENABLED=False), pytest.raises(MeisaSuppressionNotLoaded, match="ENABLED"):
         send(msg("ada@example.com"))
     assert published == []
+
+
+def test_check_an_address_says_when_the_mirror_cannot_be_trusted():
+    from django_meisa.suppression import explain_address
+
+    assert "never been loaded" in explain_address("ada@example.com").why
+    set_last_success(dt.timedelta(hours=5))
+    assert "stale" in explain_address("ada@example.com").why
+    set_last_success(dt.timedelta(seconds=1))
+    assert explain_address("ada@example.com").why == "No suppression entry: it is sent."

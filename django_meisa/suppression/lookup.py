@@ -91,6 +91,19 @@ def explain_address(value: str) -> MeisaVerdict:
         return MeisaVerdict(True, None, None, why)
     entry = SuppressedEmail.objects.filter(email=recipient.key).first()
     if entry is None:
-        return MeisaVerdict(False, recipient.key, None, "No suppression entry: it is sent.")
+        why = "No suppression entry: it is sent." + _mirror_caveat()
+        return MeisaVerdict(False, recipient.key, None, why)
     why = f"Matches the {entry.get_source_display()} entry {entry.email!r}."
     return MeisaVerdict(True, recipient.key, entry, why)
+
+
+def _mirror_caveat() -> str:
+    # "It is sent" is only true of a mirror the backend trusts.
+    from django_meisa.suppression.freshness import describe, mirror_freshness
+
+    state = mirror_freshness()
+    if not state.loaded:
+        return f" But the mirror {describe(state)}: the backend sends nothing until it is."
+    if state.stale:
+        return f" But the mirror {describe(state)}: a recent unsubscribe may be missing."
+    return ""
