@@ -53,13 +53,13 @@ class Block:
 
 
 def pages() -> list[Path]:
-    """Every Markdown page of the docs."""
+    """The README and every Markdown page of the docs."""
     found = [
         path
         for path in sorted(DOCS.rglob("*.md"))
         if not SKIPPED_FOLDERS & set(path.relative_to(DOCS).parts)
     ]
-    return found
+    return [ROOT / "README.md", *found]
 
 
 def python_blocks(page: Path) -> list[Block]:
