@@ -122,3 +122,10 @@ def test_the_shared_contact_filter_lists_users_on_one_contact(client, staff):
     rows = page.context["cl"].result_list
     assert {row.user_id for row in rows} == {ada.pk, twin.pk}
     assert meisa_stats().shared_contacts == 2
+
+
+def test_the_same_email_filter_finds_duplicates_before_any_sync(client, staff):
+    ada, twin = make_user("ada"), make_user("twin", email="ADA@example.com")
+    make_user("other")
+    page = client.get(reverse("admin:django_meisa_usersyncstate_changelist") + "?contact=email")
+    assert {row.user_id for row in page.context["cl"].result_list} == {ada.pk, twin.pk}

@@ -7,7 +7,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, QuerySet
+from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -57,12 +58,15 @@ class SharedContactFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return [
             ("shared", _("Shared with another user")),
+            ("email", _("Same email as another user")),
             ("changed", _("Changed at the latest sync")),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "shared":
             return queryset.filter(pk__in=shared_contact_rows().values("pk"))
+        if self.value() == "email":
+            return same_email_rows(queryset)
         if self.value() == "changed":
             return queryset.exclude(previous_contact_id="")
         return queryset
@@ -209,3 +213,21 @@ def queue_forced_syncs(pks: list[Any]) -> None:
     UserSyncState.objects.filter(user_id__in=pks).update(payload_fingerprint="")
     for pk in pks:
         request_sync(pk)
+
+
+def same_email_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """Rows whose user's email (case-insensitive) another user also has: one Meisa contact.
+
+    Found before any sync, since Meisa matches an upsert by email after external_id.
+    """
+    model = get_user_model()
+    field = model.get_email_field_name()
+    shared = (
+        model._default_manager.exclude(**{field: ""})
+        .annotate(key=Lower(field))
+        .values("key")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values("key")
+    )
+    return queryset.annotate(email_key=Lower(f"user__{field}")).filter(email_key__in=shared)
