@@ -196,7 +196,7 @@ class ChunkWriter:
     def __init__(self, alias: str, token: str) -> None:
         self.alias = alias
         self.token = token
-        self._rows: dict[tuple[tuple[str, type], ...], list[tuple[Any, ...]]] = {}
+        self._rows: dict[tuple[tuple[str, str], ...], list[tuple[Any, ...]]] = {}
 
     @property
     def dirty(self) -> bool:
@@ -205,11 +205,14 @@ class ChunkWriter:
 
     def add(self, user_pk: Any, fields: dict[str, Any]) -> None:
         """Buffer ``fields`` (from ``success``/``handled``/``failure``) for ``user_pk``."""
-        kind = tuple((name, type(spec)) for name, spec in fields.items())
         connection = connections[self.alias]
-        params = [p for name, spec in fields.items() for p in _params(name, spec, connection)]
+        kind, params = [], []
+        for name, spec in fields.items():
+            tag, values = _shape(spec, connection)
+            kind.append((name, tag))
+            params.extend(values)
         params += [_prep("user", user_pk, connection), self.token]
-        self._rows.setdefault(kind, []).append(tuple(params))
+        self._rows.setdefault(tuple(kind), []).append(tuple(params))
 
     def flush(self) -> None:
         """Write the buffered outcomes in one transaction (callers flush often)."""
@@ -222,31 +225,40 @@ class ChunkWriter:
         self._rows.clear()
 
 
-def _update_sql(kind: tuple[tuple[str, type], ...], connection: Any) -> str:
+def _shape(spec: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+    """How ``spec`` is written (a tag naming its SQL) and its parameters; NULL is inlined."""
+    if isinstance(spec, Clear):
+        if spec.cleared is None:
+            return "clear_null", (spec.version,)
+        return "clear", (spec.version, spec.cleared)
+    if isinstance(spec, Add):
+        return "add", (spec.amount,)
+    if spec is None:
+        return "null", ()
+    if isinstance(spec, dt.datetime):
+        return "value", (connection.ops.adapt_datetimefield_value(spec),)
+    return "value", (spec,)
+
+
+#: The SQL of each tag; ``{c}`` is the column, ``{v}`` the version column.
+ASSIGNMENTS = {
+    "clear_null": "{c} = CASE WHEN {v} <= %s THEN NULL ELSE {c} END",
+    "clear": "{c} = CASE WHEN {v} <= %s THEN %s ELSE {c} END",
+    "add": "{c} = {c} + %s",
+    "null": "{c} = NULL",
+    "value": "{c} = %s",
+}
+
+
+def _update_sql(kind: tuple[tuple[str, str], ...], connection: Any) -> str:
     qn = connection.ops.quote_name
     version = qn(_column("version"))
-    parts = []
-    for name, spec_type in kind:
-        column = qn(_column(name))
-        if spec_type is Clear:
-            parts.append(f"{column} = CASE WHEN {version} <= %s THEN %s ELSE {column} END")
-        elif spec_type is Add:
-            parts.append(f"{column} = {column} + %s")
-        else:
-            parts.append(f"{column} = %s")
+    parts = [ASSIGNMENTS[tag].format(c=qn(_column(name)), v=version) for name, tag in kind]
     # Only quoted identifiers from the model's metadata go into the SQL; values are params.
     return (
         f"UPDATE {qn(UserSyncState._meta.db_table)} SET {', '.join(parts)} "  # noqa: S608
         f"WHERE {qn(_column('user'))} = %s AND {qn(_column('lease_token'))} = %s"
     )
-
-
-def _params(name: str, spec: Any, connection: Any) -> tuple[Any, ...]:
-    if isinstance(spec, Clear):
-        return (spec.version, _prep(name, spec.cleared, connection))
-    if isinstance(spec, Add):
-        return (spec.amount,)
-    return (_prep(name, spec, connection),)
 
 
 def _field(name: str) -> models.Field[Any, Any]:
@@ -260,14 +272,9 @@ def _column(name: str) -> str:
 
 
 def _prep(name: str, value: Any, connection: Any) -> Any:
-    """``value`` as the database stores it: the user key as its field does (a UUID is
-    32 hex digits on SQLite), a datetime as the backend does; str, int, bool as they are.
-    """
-    if name == "user":
-        return _field(name).get_db_prep_value(value, connection)
-    if isinstance(value, dt.datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    return value
+    """``value`` as the database stores field ``name`` (a UUID user key is 32 hex digits
+    on SQLite: raw ``executemany`` gets no conversion from the ORM)."""
+    return _field(name).get_db_prep_value(value, connection)
 
 
 def error_text(err: MeisaError) -> str:
