@@ -75,3 +75,23 @@ def test_another_database_is_not_asked():
 def test_freshness_settings(settings, settings_, ids):
     settings.MEISA = {"API_KEY": "k", **settings_}
     assert [m.id for m in freshness_setting_messages()] == ids
+
+
+def test_before_the_first_migrate_there_is_nothing_to_say(monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setattr(connection.introspection, "table_names", lambda *a, **k: [])
+    assert mirror_messages(["default"]) == []
+
+
+def test_an_unreadable_state_is_w042(monkeypatch):
+    from django.db import DatabaseError
+
+    from django_meisa.models import SuppressionRefreshState
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise DatabaseError("permission denied for table")
+
+    monkeypatch.setattr(SuppressionRefreshState.objects, "using", broken)
+    [warning] = mirror_messages(["default"])
+    assert warning.id == "meisa.W042"

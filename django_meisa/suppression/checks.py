@@ -224,8 +224,8 @@ def mirror_messages(databases: Iterable[str] | None) -> list[CheckMessage]:
     from django_meisa.suppression.freshness import MirrorFreshness, describe, max_age
 
     using = router.db_for_read(SuppressionRefreshState)
-    if databases is None or using not in databases:
-        return []
+    if databases is None or using not in databases or not _migrated(using):
+        return []  # before the first migrate (which runs these checks): nothing to say yet
     try:
         last = (
             SuppressionRefreshState.objects.using(using)
@@ -254,3 +254,16 @@ def mirror_messages(databases: Iterable[str] | None) -> list[CheckMessage]:
     if state.stale:
         return [Warning(f"The suppression mirror {describe(state)}.", hint=FIX, id="meisa.W041")]
     return []
+
+
+def _migrated(using: str) -> bool:
+    from django.db import connections
+
+    from django_meisa.models import SuppressionRefreshState
+
+    try:
+        with connections[using].cursor() as cursor:
+            tables = connections[using].introspection.table_names(cursor)
+    except DatabaseError:
+        return True  # unreachable: let the read below report it (W042)
+    return SuppressionRefreshState._meta.db_table in tables
