@@ -138,3 +138,29 @@ def test_copy_handles_awkward_characters():
     assert (result.added, result.rejected) == (3, 1)
     stored = set(SuppressedEmail.objects.values_list("email", flat=True))
     assert stored == {'"tab\there"@x.com', '"back\\\\slash"@x.com', "ünï@xn--bcher-kva.de"}
+
+
+def test_a_first_load_that_may_not_alter_the_table_still_loads_everything(monkeypatch):
+    # A DML-only role can't drop the unique index: the ALTER fails inside the savepoint
+    # and the same rows go in with the index in place (the -dml corners run it for real).
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's first load is the one that tries DDL")
+    from django_meisa.suppression.apply_store import PostgresKeyStore
+
+    def refused(store, keys):
+        store.cursor.execute("ALTER TABLE django_meisa_suppressedemail DROP CONSTRAINT nope")
+
+    indexed_loads: list[int] = []
+    copy_indexed = PostgresKeyStore._copy_indexed
+
+    def spied(store, keys):
+        indexed_loads.append(len(keys))
+        copy_indexed(store, keys)
+
+    monkeypatch.setattr(PostgresKeyStore, "_copy_unindexed", refused)
+    monkeypatch.setattr(PostgresKeyStore, "_copy_indexed", spied)
+    result = refresh_suppressions(client=ListClient(listed(0, 5_000)))
+    assert (result.error, result.added) == (None, 5_000)
+    assert indexed_loads == [5_000]  # the fallback loaded them, not the general path
+    assert SuppressedEmail.objects.count() == 5_000
+    assert not refresh_suppressions(client=ListClient(listed(0, 5_000))).added
