@@ -27,10 +27,10 @@ from typing import Any
 from celery import current_app
 
 from django_meisa import conf
+from django_meisa.publish import SYNC_CONTACT, publish_task
 
 logger = logging.getLogger("django_meisa.contacts.publisher")
 
-SYNC_CONTACT = "django_meisa.tasks.sync_contact"
 #: Most messages published over one producer checkout.
 BATCH_SIZE = 200
 
@@ -73,7 +73,7 @@ def send_batch(items: Sequence[Item]) -> None:
     try:
         with app.producer_or_acquire() as producer:
             for pk, countdown, kwargs in items:
-                publish_one(app, pk, countdown, kwargs, producer)
+                publish_one(pk, countdown, kwargs, producer)
                 done += 1
     except Exception as err:
         # The exception's text may hold the broker URL (with its password): type only.
@@ -86,16 +86,12 @@ def send_batch(items: Sequence[Item]) -> None:
 
 
 def publish_one(
-    app: Any, pk: Any, countdown: float | None, kwargs: dict[str, Any] | None, producer: Any
+    pk: Any, countdown: float | None, kwargs: dict[str, Any] | None, producer: Any
 ) -> None:
-    """Publish one sync task by name (eager Celery runs the registered task instead)."""
-    options: dict[str, Any] = {"retry": True, "retry_policy": retry_policy()}
-    options.update(countdown=countdown, kwargs=kwargs or None)
+    """Publish one sync task by name over ``producer`` (``publish.publish_task``)."""
     args = (str(pk) if isinstance(pk, uuid.UUID) else pk,)
-    if app.conf.task_always_eager and SYNC_CONTACT in app.tasks:
-        app.tasks[SYNC_CONTACT].apply_async(args, **options)
-        return
-    app.send_task(SYNC_CONTACT, args=args, producer=producer, **options)
+    options = {"retry": True, "retry_policy": retry_policy(), "countdown": countdown}
+    publish_task(SYNC_CONTACT, args, producer=producer, kwargs=kwargs or None, **options)
 
 
 def site_app() -> Any:
