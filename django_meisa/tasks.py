@@ -10,17 +10,14 @@ from celery.exceptions import MaxRetriesExceededError
 from django.db import InterfaceError, OperationalError
 
 from django_meisa import conf
-from django_meisa.backfill.checkpoint import claim_remaining
-from django_meisa.backfill.worker import BUSY, run_chunk
-from django_meisa.contacts import announce
-from django_meisa.contacts.deletion import send_deletion_upsert as send_deletion
-from django_meisa.contacts.deletion import sweep_deletions
 from django_meisa.contacts.logs import user_extra
-from django_meisa.contacts.sweep import sweep_pending_syncs as sweep
-from django_meisa.contacts.worker import sync_contact_now
 from django_meisa.exceptions import MeisaConfigurationError, MeisaError
 from django_meisa.retry import busy_countdown, retry_countdown
-from django_meisa.suppression import refresh_suppressions
+
+# The work is imported inside each task: this module must import before Django's apps
+# are ready, because a Celery app module imports the beat-schedule helpers below from
+# its on_after_configure hook. Nothing in the package imports this module, so these
+# imports make no cycle.
 
 logger = logging.getLogger("django_meisa.tasks")
 
@@ -39,6 +36,8 @@ def sync_contact(self: Any, user_pk: Any, using: str | None = None) -> None:
     jitter, at most ``SYNC_MAX_RETRIES`` times; then the row stays pending for the sweep.
     Permanent failures are recorded by ``sync_contact_now`` and not retried.
     """
+    from django_meisa.contacts.worker import sync_contact_now
+
     try:
         outcome = sync_contact_now(user_pk, using=using)
     except MeisaConfigurationError as err:
@@ -74,6 +73,8 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
     scheduled); when retries are exhausted, logs a WARNING and sends
     ``contact_sync_failed`` with ``retryable=True``.
     """
+    from django_meisa.contacts import announce
+
     try:
         raise task.retry(countdown=countdown, max_retries=int(conf.get_setting("SYNC_MAX_RETRIES")))
     except MaxRetriesExceededError:
@@ -93,6 +94,9 @@ def retry_sync(task: Any, user_pk: Any, countdown: float, err: Exception | None)
 def sweep_pending_syncs() -> int:
     """Periodic: re-enqueue contact syncs left pending (see ``sweep.sweep_pending_syncs``),
     and deleted users' final upserts not yet sent (``deletion.sweep_deletions``)."""
+    from django_meisa.contacts.deletion import sweep_deletions
+    from django_meisa.contacts.sweep import sweep_pending_syncs as sweep
+
     count = sweep()
     sweep_deletions()
     return count
@@ -120,6 +124,8 @@ def send_deletion_upsert(self: Any, pending_id: int) -> None:
     The args carry the ``PendingDeletion`` row's id only (the address stays in the row).
     Retryable failures retry with the sync's backoff; then the sweep publishes it again.
     """
+    from django_meisa.contacts.deletion import send_deletion_upsert as send_deletion
+
     try:
         send_deletion(pending_id)
     except MeisaConfigurationError as err:
@@ -147,6 +153,8 @@ def refresh_suppressed_emails(force: bool = False) -> dict[str, Any]:
     next beat run tries again. Overlapping runs skip (the refresh holds a lease).
     Returns the counts as a dict, for logs and monitoring.
     """
+    from django_meisa.suppression import refresh_suppressions
+
     return refresh_suppressions(force=force).as_dict()
 
 
@@ -178,6 +186,9 @@ def backfill_chunk(self: Any, run_id: int, chunk_id: int) -> str:
     ``MEISA["BACKFILL_RATE_LIMIT_CACHE"]``) happen inside. When another worker holds the
     chunk (a redelivered message), retries once its claim has expired.
     """
+    from django_meisa.backfill.checkpoint import claim_remaining
+    from django_meisa.backfill.worker import BUSY, run_chunk
+
     outcome = run_chunk(run_id, chunk_id)
     if outcome == BUSY:
         raise self.retry(countdown=busy_countdown(claim_remaining(chunk_id)), max_retries=3)

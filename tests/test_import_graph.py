@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +149,18 @@ def test_only_management_commands_import_management_commands():
         if top(imported) == "management"
     )
     assert offenders == []
+
+
+def test_tasks_import_before_django_is_set_up():
+    # A Celery app module imports the beat-schedule helpers from on_after_configure,
+    # before Django's apps are ready (example_project/celery.py, docs/howto/production.md).
+    code = (
+        "from django_meisa.tasks import suppression_beat_schedule, sync_beat_schedule; "
+        "print(sorted(sync_beat_schedule()))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "meisa-sweep-pending-syncs" in done.stdout

@@ -326,9 +326,9 @@ def test_a_busy_task_retries_instead_of_dropping_the_change(meisa_fake):
 def test_a_database_error_in_the_task_is_retried(meisa_fake, monkeypatch):
     from django.db import OperationalError
 
-    from django_meisa import tasks
+    from django_meisa.contacts import worker
 
-    real = tasks.sync_contact_now
+    real = worker.sync_contact_now
     calls = []
 
     def flaky(user_pk, **kwargs):
@@ -337,7 +337,7 @@ def test_a_database_error_in_the_task_is_retried(meisa_fake, monkeypatch):
             raise OperationalError("server closed the connection unexpectedly")
         return real(user_pk, **kwargs)
 
-    monkeypatch.setattr(tasks, "sync_contact_now", flaky)
+    monkeypatch.setattr(worker, "sync_contact_now", flaky)
     user = make_user("dbhiccup")
     wait_until(lambda: settled(user) and meisa_fake.upserts)
     assert len(calls) == 2

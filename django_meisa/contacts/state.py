@@ -206,7 +206,8 @@ class ChunkWriter:
     def add(self, user_pk: Any, fields: dict[str, Any]) -> None:
         """Buffer ``fields`` (from ``success``/``handled``/``failure``) for ``user_pk``."""
         connection = connections[self.alias]
-        kind, params = [], []
+        kind: list[tuple[str, str]] = []
+        params: list[Any] = []
         for name, spec in fields.items():
             tag, values = _shape(spec, connection)
             kind.append((name, tag))
