@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Lower
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
@@ -148,9 +148,16 @@ class UserSyncStateAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def state_or_404(self, request: HttpRequest, object_id: str) -> Any:
+        """The row named in the URL; 404 (never a 500) for a pk its field can't parse."""
+        state = self.get_object(request, unquote(object_id))
+        if state is None:
+            raise Http404(_("No such sync state."))
+        return state
+
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: the exact JSON the next upsert of this user would send; sends nothing."""
-        state = get_object_or_404(UserSyncState.objects.select_related("user"), pk=object_id)
+        state = self.state_or_404(request, object_id)
         if not self.has_view_permission(request, state):
             raise PermissionDenied
         context = {
@@ -172,7 +179,7 @@ class UserSyncStateAdmin(admin.ModelAdmin):
         """POST-only "Sync now" button of one row's page."""
         if not self.has_sync_permission(request):
             raise PermissionDenied
-        state = get_object_or_404(UserSyncState, pk=object_id)
+        state = self.state_or_404(request, object_id)
         self.report(request, state.user_id, sync_user_now(state.user_id))
         change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
         return HttpResponseRedirect(reverse(change, args=[state.pk]))
