@@ -22,7 +22,7 @@ from typing import Any
 from django.db import connections
 
 from django_meisa.suppression.apply_store import LOCAL, MEISA, KeyStore, Special
-from django_meisa.suppression.negative_cache import bump_generation
+from django_meisa.suppression.negative_cache import bump_generation, current_generation
 
 logger = logging.getLogger("django_meisa.suppression")
 
@@ -94,24 +94,28 @@ class DiffApplier:
                     diff.added = diff.loaded
             if not diff.added:
                 self._apply_diff(store, keys, diff, params, guard)
-        diff.digest = f"{diff.loaded}:{sha}"
         # Every process's negative cache must look again (an unchanged list skips this).
         bump_generation(self.connection.alias)
+        token = current_generation(self.connection.alias)
+        diff.digest = f"{diff.loaded}:{token}:{sha}"
         return diff
 
     def _unchanged(
         self, store: KeyStore, sha: str, previous: str, guard: ShrinkGuard
     ) -> Diff | None:
-        # The same list as last time (its digest holds the count of keys applied), and
-        # the table as that refresh left it: exactly that many plain meisa rows and no
-        # stamped ones (a report, a withheld deletion). Then there is nothing to write.
-        count, _, previous_sha = previous.partition(":")
+        # The same list as last time (its digest also holds the count of keys applied and
+        # the generation token that refresh left), and the table as it left it: then
+        # there is nothing to write. An unchanged token proves that nothing wrote to the
+        # mirror since, in one primary-key read; otherwise one scan checks for exactly
+        # that many plain meisa rows and no stamped ones (a report, a withheld deletion).
+        count, token, previous_sha = [*previous.split(":"), "", "", ""][:3]
         if guard.force or not count.isdigit() or previous_sha != sha:
             return None
-        plain, stamped = store.meisa_counts()
-        if plain != int(count) or stamped:
-            return None
-        return Diff(loaded=plain, held=plain, digest=previous, unchanged=True)
+        if token != str(current_generation(self.connection.alias)):
+            plain, stamped = store.meisa_counts()
+            if plain != int(count) or stamped:
+                return None
+        return Diff(loaded=int(count), held=int(count), digest=previous, unchanged=True)
 
     def _apply_diff(
         self,
@@ -185,12 +189,12 @@ def _mark_local(store: KeyStore, special: Special, keys: set[str], as_of: dt.dat
 
 
 def _sha(emails: Sequence[str]) -> str:
-    """The list's digest (53 hex digits of SHA-256), in C over a million keys."""
+    """The list's digest (34 hex digits of SHA-256), in C over a million keys."""
     digest = hashlib.sha256(DIGEST_VERSION)
     for start in range(0, len(emails), 50_000):
         digest.update("\n".join(emails[start : start + 50_000]).encode("utf-8", "surrogatepass"))
         digest.update(b"\n")
-    return digest.hexdigest()[:53]  # with "<count>:" it fits the 64-character column
+    return digest.hexdigest()[:34]  # with "<count>:<token>:" it fits 64 characters
 
 
 def _drop_unstorable(keys: set[str], diff: Diff) -> None:
