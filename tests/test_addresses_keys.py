@@ -51,6 +51,8 @@ def forms_of(address: str, name: str, comment: str) -> list[str]:
 
 
 # Any string at all: st.text() reaches NUL, lone surrogates, controls and separators.
+# No deadlines: the suite runs on 2 shared cores, and the first call of a cached parser
+# on a new shape can be slow there; what is checked is the answer, not the speed.
 any_text = st.text(max_size=60) | addresses | st.emails()
 
 
@@ -60,7 +62,7 @@ any_text = st.text(max_size=60) | addresses | st.emails()
 @example("a\x00b@example.com")
 @example("\udc80@example.com")
 @example('"a."@example.com')
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_stored_key_and_lookup_key_agree_for_any_string(text):
     stored = normalize_many([text.replace("\n", " ")])[0] or None
     looked_up = parse_recipient(text.replace("\n", " ")).key
@@ -70,7 +72,7 @@ def test_stored_key_and_lookup_key_agree_for_any_string(text):
 @given(any_text)
 @example('"john doe"@example.com')
 @example("ada@\ufa2e.com")
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_a_key_is_its_own_key_so_a_stored_row_always_matches(text):
     key = canonical_key(text)
     if key is not None:
@@ -82,7 +84,7 @@ def test_a_key_is_its_own_key_so_a_stored_row_always_matches(text):
 
 
 @given(addresses, names, comments)
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_every_spelling_of_an_address_has_the_same_key_or_none(address, name, comment):
     key = canonical_key(address)
     for form in forms_of(address, name, comment):
@@ -90,6 +92,7 @@ def test_every_spelling_of_an_address_has_the_same_key_or_none(address, name, co
 
 
 @given(st.emails(), st.text(string.ascii_letters + " ", max_size=15), comments)
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_ascii_display_names_comments_and_quotes_always_reach_the_key(address, name, comment):
     key = canonical_key(address)
     assert key == address.lower().removesuffix(".")
@@ -98,6 +101,7 @@ def test_ascii_display_names_comments_and_quotes_always_reach_the_key(address, n
 
 
 @given(local_parts, domains)
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_unicode_and_idna_domains_share_a_key(local, domain):
     try:
         punycode = domain.encode("idna").decode("ascii")
