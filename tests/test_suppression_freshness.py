@@ -246,3 +246,18 @@ def test_check_an_address_says_when_the_mirror_cannot_be_trusted():
     assert "stale" in explain_address("ada@example.com").why
     set_last_success(dt.timedelta(seconds=1))
     assert explain_address("ada@example.com").why == "No suppression entry: it is sent."
+
+
+def test_a_batch_of_bypassed_messages_alone_is_sent_without_an_error():
+    bypassed = msg("ada@example.com")
+    bypassed.meisa_bypass_suppression = "password reset"
+    with meisa(SUPPRESSION_ALLOW_BYPASS=True):
+        assert send(bypassed) == 1  # nothing held back: nothing to raise about
+    assert [m.to for m in mail.outbox] == [["ada@example.com"]]
+
+
+def test_a_batch_whose_only_recipient_is_suppressed_locally_raises_nothing():
+    SuppressedEmail.objects.create(email="local@example.com", source="local")
+    with meisa():
+        assert send(msg("local@example.com")) == 0  # dropped in every state, none held
+    assert mail.outbox == []

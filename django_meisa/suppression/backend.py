@@ -251,8 +251,8 @@ class SuppressionEmailBackend(BaseEmailBackend):
         ``MEISA["SUPPRESSION_ALL_SUPPRESSED"] = "raise"``, ``MeisaRecipientsSuppressed``
         is raised after the rest of the batch went out (unless ``fail_silently``).
         While the mirror can't be trusted (``mirror_problem``), only bypassed messages
-        and messages without recipients are sent; then the problem is raised (unless
-        ``fail_silently``).
+        and messages without recipients are sent; when any other message was held back,
+        the problem is then raised (unless ``fail_silently``).
         """
         messages = list(email_messages or [])
         if not messages:
@@ -265,10 +265,14 @@ class SuppressionEmailBackend(BaseEmailBackend):
             return 0
         problem = self.mirror_problem()
         outgoing, dropped, unfiltered = self._filter_batch(messages, parsed, checked, suppressed)
+        held: list[Any] = []
         if problem is not None:
-            outgoing = unfiltered  # bypassed, or without recipients: the mirror isn't asked
+            # Bypassed messages, and those without recipients, never needed the mirror.
+            trusted = {id(message) for message in unfiltered}
+            held = [message for message in outgoing if id(message) not in trusted]
+            outgoing = unfiltered
         sent = int(self.inner.send_messages(outgoing) or 0) if outgoing else 0
-        if problem is not None and not self.fail_silently:
+        if held and problem is not None and not self.fail_silently:
             raise problem
         if dropped and _policy() == "raise" and not self.fail_silently:
             raise MeisaRecipientsSuppressed(dropped, sent)
