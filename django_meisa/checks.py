@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
 from django_meisa import conf
-from django_meisa.client import validate_base_url
+from django_meisa.client import api_key_problem, validate_base_url
 
 # Id ranges: E001-E009 settings and client, E010-E019 contact sync,
 # E020-E029 suppression and the email backend, E030-E039 backfill, E070-E079 who is
@@ -52,7 +52,10 @@ def _api_key() -> list[CheckMessage]:
         return []
     key = conf.get_setting("API_KEY")
     if isinstance(key, str) and key.strip():
-        return []
+        problem = api_key_problem(key)
+        if problem is None:
+            return []
+        return [Error(f'MEISA["API_KEY"] {problem}.', id="meisa.E001")]
     return [
         Error(
             'MEISA["API_KEY"] is not set while django-meisa is enabled.',

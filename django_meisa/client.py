@@ -80,6 +80,22 @@ def validate_base_url(base_url: Any) -> str | None:
     return _scheme_problem(str(parsed.scheme or "").lower(), host)
 
 
+def api_key_problem(key: str) -> str | None:
+    """Return why ``key`` can't be sent as a header, or None. Never includes the key.
+
+    Shared by the client and the ``meisa.E001`` system check: a key read from a file or
+    a secret store often carries a newline, which requests refuses with the key in its
+    error text.
+    """
+    stripped = key.strip()
+    if all(33 <= ord(ch) <= 126 for ch in stripped):
+        return None
+    return (
+        "contains whitespace, control or non-ASCII characters inside it (a newline from "
+        "a file or secret store?); set the bare key"
+    )
+
+
 def _scheme_problem(scheme: str, host: str) -> str | None:
     if scheme == "https":
         return None
@@ -113,6 +129,9 @@ class MeisaClient:
                 'MEISA["API_KEY"] is not set. Add your Meisa API key to the MEISA dict in '
                 'settings.py, or set MEISA["ENABLED"] = False to turn django-meisa off.'
             )
+        problem = api_key_problem(key)
+        if problem:
+            raise MeisaConfigurationError(f'MEISA["API_KEY"] {problem}.')
         url = base_url if base_url is not None else conf.get_setting("BASE_URL")
         problem = validate_base_url(url)
         if problem:
@@ -195,16 +214,20 @@ class MeisaClient:
         except requests.Timeout as err:
             raise MeisaTimeoutError(
                 f"Meisa {method} {path} timed out after {self.timeout} seconds"
-            ) from err
+            ) from self._safe_cause(err)
         except requests.RequestException as err:
-            # Chained for debugging: requests' texts hold the URL, never the headers.
+            # Chained for debugging, unless the text holds the key (a header error does).
             raise MeisaConnectionError(
                 f"Meisa {method} {path} failed: {type(err).__name__}"
-            ) from err
+            ) from self._safe_cause(err)
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug("Meisa %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
         self.raise_for_status(response, method, path)
         return self.decode_json(response, method, path)
+
+    def _safe_cause(self, err: BaseException) -> BaseException | None:
+        # A traceback (Celery's retry logs, Sentry) prints the chained cause in full.
+        return None if self._api_key in repr(err.args) or self._api_key in str(err) else err
 
     def raise_for_status(self, response: requests.Response, method: str, path: str) -> None:
         """Raise the typed error for a non-2xx ``response``. Called by ``request``."""

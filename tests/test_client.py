@@ -294,3 +294,40 @@ def test_the_host_checked_is_the_host_requests_connects_to():
         assert validate_base_url(url) is None
         prepared = requests.Request("GET", url + "/contacts/upsert/").prepare()
         assert parse_url(prepared.url).host == parse_url(url).host
+
+
+# An API key with a newline inside: refused before any request, never echoed ------------
+
+ODD_KEYS = ["sk_live_QA_SECRET_1234\r\nX-Evil: 1", "sk_live_QA SECRET_1234", "sk_\x00SECRET"]
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_a_key_with_whitespace_or_controls_inside_is_refused_without_echoing_it(key, settings):
+    settings.MEISA = {"API_KEY": key}
+    with pytest.raises(MeisaConfigurationError) as raised:
+        MeisaClient()
+    assert "SECRET" not in str(raised.value)
+    from django_meisa.checks import check_settings
+
+    [error] = check_settings()
+    assert error.id == "meisa.E001"
+    assert "SECRET" not in error.msg
+
+
+def test_a_trailing_newline_is_trimmed_not_refused(settings):
+    settings.MEISA = {"API_KEY": "sk_live_key\n"}
+    assert MeisaClient()._api_key == "sk_live_key"
+
+
+def test_a_request_error_holding_the_key_is_not_chained(client, monkeypatch):
+    import traceback
+
+    def leaky(*args: object, **kwargs: object) -> None:
+        raise requests.exceptions.InvalidHeader(f"Invalid header value: {SECRET!r}")
+
+    monkeypatch.setattr(client.session, "request", leaky)
+    with pytest.raises(MeisaConnectionError) as raised:
+        client.fetch_unsubscribed_emails()
+    printed = "".join(traceback.format_exception(raised.value))
+    assert SECRET not in printed
+    assert raised.value.__cause__ is None
