@@ -117,15 +117,20 @@ def test_wrong_key_not_leaked_by_stats_health_admin(everything_logged, client):
     if model.USERNAME_FIELD != "email":
         fields[model.USERNAME_FIELD] = "root"
     client.force_login(model._default_manager.create_superuser(**fields))
-    pages = [
-        client.get(url).content.decode()
+    from django_meisa.models import UserSyncState
+
+    state = UserSyncState.objects.get(user_id=user.pk)
+    responses = [
+        client.get(url)
         for url in (
             "/admin/django_meisa/usersyncstate/",
-            f"/admin/django_meisa/usersyncstate/{user.pk}/change/",
-            f"/admin/django_meisa/usersyncstate/{user.pk}/preview/",
+            f"/admin/django_meisa/usersyncstate/{state.pk}/change/",
+            f"/admin/django_meisa/usersyncstate/{state.pk}/preview/",
             "/admin/django_meisa/suppressedemail/",
         )
     ]
+    assert [r.status_code for r in responses] == [200] * 4
+    pages = [r.content.decode() for r in responses]
     assert SECRET not in text_of(everything_logged, stats, *pages)
 
 
