@@ -125,7 +125,7 @@ def test_a_crash_midway_then_resume_misses_nobody_and_sends_nobody_twice(meisa_f
         real_complete(chunk, counts, failures)
 
     with (
-        mock.patch("django_meisa.backfill.inline.complete_chunk", crash_on_fourth),
+        mock.patch("django_meisa.backfill.rounds.complete_chunk", crash_on_fourth),
         pytest.raises(RuntimeError),
     ):
         backfill("--chunk-size", "10")
@@ -336,7 +336,7 @@ def test_the_runner_renews_leases_of_chunks_in_flight(meisa_fake):
         return real_handle(*args)
 
     with (
-        mock.patch("django_meisa.backfill.inline.RENEW_INTERVAL", 0),
+        mock.patch("django_meisa.backfill.rounds.RENEW_INTERVAL", 0),
         mock.patch.object(ChunkLease, "renew", lambda lease: renewed.append(lease.token)),
         mock.patch.object(meisa_fake, "handle", slow_handle),
     ):

@@ -152,7 +152,7 @@ def test_queries_per_chunk_do_not_grow_with_the_chunk(meisa_fake):
         with (
             override_settings(MEISA=settings),
             # Results are also flushed every 50 ms while sending: not per user, but timing.
-            mock.patch("django_meisa.backfill.inline.FLUSH_INTERVAL", 3600),
+            mock.patch("django_meisa.backfill.rounds.FLUSH_INTERVAL", 3600),
             CaptureQueriesContext(connection) as ctx,
         ):
             backfill("--chunk-size", str(chunk_size), "--force")

@@ -208,6 +208,17 @@ def test_no_dead_function_in_the_sync_core():
     assert dead == []
 
 
+def test_both_backfill_modes_share_one_round_loop():
+    # Inline and queued rounds differ only in their sender: one module prepares and
+    # closes rounds (a second loop would drift, as the sync rules once did).
+    callers = {
+        module.name
+        for module in (PACKAGE / "backfill").glob("*.py")
+        if "prepare_chunk(" in module.read_text() or "ChunkTracker(" in module.read_text()
+    }
+    assert callers == {"chunk.py", "rounds.py"}
+
+
 def test_only_the_public_backfill_classes_carry_the_prefix():
     prefixed = set()
     for module in (PACKAGE / "backfill").glob("*.py"):

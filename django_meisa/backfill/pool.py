@@ -1,6 +1,7 @@
-"""Sender threads for an inline backfill: each owns one keep-alive MeisaClient.
+"""How a backfill round's upserts are sent: by sender threads (inline) or one by one (a task).
 
-Only the HTTP calls run in these threads. The database work (selection, mapping,
+Inline, each sender thread owns one keep-alive MeisaClient and only the HTTP calls
+run in these threads. The database work (selection, mapping,
 recording) stays in the calling thread, so the backfill uses one database connection
 and never fights SQLite's locks or leaks connections from threads.
 """
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Protocol
 
 from django_meisa.backfill.ratelimit import RateLimiter
 from django_meisa.backfill.sender import (
@@ -22,6 +24,60 @@ from django_meisa.backfill.sender import (
 from django_meisa.client import MeisaClient
 
 _STOP = object()
+
+
+class Sender(Protocol):
+    """What the round loop (``rounds.ChunkRunner``) sends through."""
+
+    stop: threading.Event
+
+    def submit(
+        self, key: Hashable, payload: dict[str, Any], window: SendWindow | None = None
+    ) -> None: ...
+
+    def collect(self, timeout: float = 0.1) -> list[tuple[Hashable, SendResult]]: ...
+
+    def alive(self) -> bool: ...
+
+
+class SequentialSender:
+    """Sends in the calling thread, one upsert per ``collect()``: a chunk task's sender.
+
+    After ``stop`` is set (a fatal error), the queued upserts come back ``not_sent``.
+    """
+
+    def __init__(
+        self, client: MeisaClient, *, limiter: RateLimiter, policy: MeisaRetryPolicy
+    ) -> None:
+        self.client = client
+        self.limiter = limiter
+        self.policy = policy
+        self.stop = threading.Event()
+        self._jobs: deque[tuple[Hashable, dict[str, Any], SendWindow | None]] = deque()
+
+    def submit(
+        self, key: Hashable, payload: dict[str, Any], window: SendWindow | None = None
+    ) -> None:
+        """Queue ``payload``; it is sent by a later ``collect()``."""
+        self._jobs.append((key, payload, window))
+
+    def collect(self, timeout: float = 0.1) -> list[tuple[Hashable, SendResult]]:
+        """Send the next queued upsert and return its result (none queued: nothing)."""
+        if self.stop.is_set():
+            skipped = [(job[0], SendResult(not_sent=True, error="stopped")) for job in self._jobs]
+            self._jobs.clear()
+            return skipped
+        if not self._jobs:
+            return []
+        key, payload, window = self._jobs.popleft()
+        result = send_upsert(
+            self.client, payload, limiter=self.limiter, policy=self.policy, window=window
+        )
+        return [(key, result)]
+
+    def alive(self) -> bool:
+        """Always: the sending happens in the caller's thread."""
+        return True
 
 
 class SenderPool:

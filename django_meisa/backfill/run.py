@@ -14,13 +14,13 @@ from django_meisa.backfill import checkpoint
 from django_meisa.backfill.chunk import BackfillContext
 from django_meisa.backfill.client import BackfillClient
 from django_meisa.backfill.dispatch import dispatch_and_wait
-from django_meisa.backfill.inline import InlineRunner
 from django_meisa.backfill.interrupt import graceful_stop
 from django_meisa.backfill.options import ENQUEUE, MeisaBackfillOptions, default_mode
 from django_meisa.backfill.pool import SenderPool
 from django_meisa.backfill.progress import BackfillProgress
 from django_meisa.backfill.ratelimit import TokenBucket
 from django_meisa.backfill.report import MeisaBackfillResult
+from django_meisa.backfill.rounds import ChunkRunner
 from django_meisa.backfill.selection import (
     count_selected,
     select_related_paths,
@@ -129,7 +129,7 @@ def _run_inline(
         client_factory=client_factory, backlog=2 * options.chunk_size + options.concurrency,
         stop=stop,
     )  # fmt: skip
-    runner = InlineRunner(ctx, pool=pool, progress=progress, claim_seconds=chunk_lease_seconds())
+    runner = ChunkRunner(ctx, sender=pool, progress=progress, claim_seconds=chunk_lease_seconds())
     with graceful_stop(stop):
         try:
             runner.run(checkpoint.chunk_source(run, options))
@@ -149,7 +149,7 @@ def _run_inline(
     return result
 
 
-def _drain_quietly(runner: InlineRunner) -> None:
+def _drain_quietly(runner: ChunkRunner) -> None:
     # After an unexpected error, record what can be recorded; the error itself wins.
     with contextlib.suppress(Exception):
         runner.drain()

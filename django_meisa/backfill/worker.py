@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django_meisa.backfill import checkpoint
-from django_meisa.backfill.chunk import (
-    FLUSH_INTERVAL,
-    BackfillContext,
-    ChunkOutcome,
-    ChunkTracker,
-    Every,
-    prepare_chunk,
-    users_to_redo,
-)
+from django_meisa.backfill.chunk import BackfillContext
 from django_meisa.backfill.client import BackfillClient
+from django_meisa.backfill.pool import SequentialSender
 from django_meisa.backfill.ratelimit import (
     CacheRateLimiter,
     RateLimiter,
     TokenBucket,
 )
-from django_meisa.backfill.report import MeisaBackfillCounts
+from django_meisa.backfill.rounds import ChunkRunner
 from django_meisa.backfill.selection import (
     MeisaBackfillSelection,
     pks_in_range,
     select_related_paths,
     to_pk,
 )
-from django_meisa.backfill.sender import describe_error, send_upsert
-from django_meisa.backfill.state import RENEW_INTERVAL, chunk_lease_seconds
+from django_meisa.backfill.sender import describe_error
+from django_meisa.backfill.state import chunk_lease_seconds
 from django_meisa.client import MeisaClient
 from django_meisa.models import BackfillChunk, BackfillRun
 from django_meisa.retry import MeisaRetryPolicy
@@ -71,23 +63,15 @@ def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -
         exclude_suppressed=selection.exclude_suppressed,
         select_related=tuple(select_related_paths()),
     )  # fmt: skip
-    limiter = shared_limiter(run)
     policy = MeisaRetryPolicy(retries=int(stored.get("retries", MeisaRetryPolicy.retries)))
-    pks = pks_in_range(selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk))
-    counts, failures = MeisaBackfillCounts(), []
-    while True:
-        outcome, sent = _sync_round(chunk.pk, pks, ctx, client, limiter, policy)
-        counts.add(outcome.counts)
-        failures.extend(outcome.failures)
-        pks = users_to_redo(outcome, sent, stopping=outcome.fatal is not None)
-        if not pks:
-            break
-    if outcome.fatal is not None:
-        _stop_run(run, describe_error(outcome.fatal))
-    if not outcome.complete:
-        checkpoint.release_chunk(chunk.pk)
+    sender = SequentialSender(client, limiter=shared_limiter(run), policy=policy)
+    runner = ChunkRunner(ctx, sender=sender, progress=None, claim_seconds=chunk_lease_seconds())
+    runner.start(chunk, pks_in_range(selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk)))
+    runner.drain()
+    if runner.fatal is not None:
+        _stop_run(run, describe_error(runner.fatal))
+    if runner.unfinished:
         return INCOMPLETE
-    checkpoint.complete_chunk(chunk, counts, failures)
     _finish_if_last(run)
     return DONE
 
@@ -100,33 +84,6 @@ def _finish_if_last(run: BackfillRun) -> None:
     pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).exists()
     if run.selection_done and not pending and run.status == BackfillRun.Status.RUNNING:
         checkpoint.set_status(run, BackfillRun.Status.FINISHED)
-
-
-def _sync_round(
-    chunk_id: int,
-    pks: list[Any],
-    ctx: BackfillContext,
-    client: MeisaClient,
-    limiter: RateLimiter,
-    policy: MeisaRetryPolicy,
-) -> tuple[ChunkOutcome, int]:
-    """One round in this process: prepare, send one by one, close; and how many were sent."""
-    prepared = prepare_chunk(pks, ctx)
-    tracker = ChunkTracker(prepared, ctx)
-    flush, renew = Every(FLUSH_INTERVAL), Every(RENEW_INTERVAL)
-    for job in prepared.jobs:
-        result = send_upsert(
-            client, job.payload, limiter=limiter, policy=policy, window=prepared.lease
-        )
-        tracker.apply(job.user_pk, result)
-        if result.fatal is not None:
-            break
-        if flush.due():
-            tracker.flush()
-        if renew.due() and prepared.lease is not None:
-            prepared.lease.renew()
-            checkpoint.renew_claim(chunk_id, chunk_lease_seconds())
-    return tracker.close(), len(prepared.jobs)
 
 
 def shared_limiter(run: BackfillRun) -> RateLimiter:

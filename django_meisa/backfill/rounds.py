@@ -1,8 +1,9 @@
-"""``--inline``: the command itself sends, with sender threads and a pipeline of chunks.
+"""The backfill's one round loop: lease and map a chunk, send its upserts, record, redo.
 
-The calling thread selects, leases, maps and records (all database work); the
-sender threads only POST. While the threads send chunk N, the caller prepares chunk
-N+1, so neither side waits on the other.
+Both modes run it; only the sender differs. ``--inline`` sends through a
+``SenderPool`` (threads that only POST: while they send chunk N, the calling thread
+prepares chunk N+1); a queued chunk task sends through a ``SequentialSender`` in its
+own thread. Either way all database work stays in the calling thread.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django_meisa.backfill.chunk import (
     prepare_chunk,
     users_to_redo,
 )
-from django_meisa.backfill.pool import SenderPool
+from django_meisa.backfill.pool import Sender
 from django_meisa.backfill.progress import BackfillProgress
 from django_meisa.backfill.report import MeisaBackfillCounts
 from django_meisa.backfill.state import RENEW_INTERVAL
@@ -41,25 +42,25 @@ class _Flight:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-class InlineRunner:
-    """Runs chunks through a ``SenderPool``, ``max_in_flight`` chunks at a time.
+class ChunkRunner:
+    """Runs chunks through a ``Sender``, ``max_in_flight`` chunks at a time.
 
-    Stops taking new chunks when ``pool.stop`` is set (Ctrl-C) or a fatal error (a
+    Stops taking new chunks when ``sender.stop`` is set (Ctrl-C) or a fatal error (a
     bad API key) comes back; chunks in flight are recorded as far as they got and
-    left pending for ``--resume``.
+    left pending for ``--resume``. ``progress`` is None in a chunk task.
     """
 
     def __init__(
         self,
         ctx: BackfillContext,
         *,
-        pool: SenderPool,
-        progress: BackfillProgress,
+        sender: Sender,
+        progress: BackfillProgress | None,
         claim_seconds: float,
         max_in_flight: int = 2,
     ) -> None:
         self.ctx = ctx
-        self.pool = pool
+        self.sender = sender
         self.progress = progress
         self.claim_seconds = claim_seconds
         self.max_in_flight = max_in_flight
@@ -75,7 +76,7 @@ class InlineRunner:
     @property
     def stopping(self) -> bool:
         """True once the run should take no new chunk."""
-        return self.pool.stop.is_set() or self.fatal is not None
+        return self.sender.stop.is_set() or self.fatal is not None
 
     def run(self, chunks: Iterable[tuple[BackfillChunk, list[Any]]]) -> None:
         """Process ``(chunk, user pks)`` pairs until done or stopped, then drain."""
@@ -102,11 +103,11 @@ class InlineRunner:
             if not self.flights:
                 break
             self.pump()
-            if self.flights and not self.pool.alive():
-                self.pool.stop.set()
+            if self.flights and not self.sender.alive():
+                self.sender.stop.set()
                 for flight in list(self.flights.values()):
                     self.end_round(flight)
-        self.progress.update(self.live_counts(), force=True)
+        self.show(force=True)
 
     def start(self, chunk: BackfillChunk, pks: list[Any]) -> None:
         """Put ``chunk`` in flight: prepare it and queue its upserts."""
@@ -123,26 +124,31 @@ class InlineRunner:
         prepared = prepare_chunk(pks, self.ctx)
         flight.tracker = ChunkTracker(prepared, self.ctx)
         for job in prepared.jobs:
-            self.pool.submit((flight.chunk.pk, job.user_pk), job.payload, prepared.lease)
+            self.sender.submit((flight.chunk.pk, job.user_pk), job.payload, prepared.lease)
         if flight.tracker.done:
             self.end_round(flight)
 
     def pump(self, timeout: float = 0.1) -> None:
         """Apply the results ready now; close finished rounds; flush; show progress."""
-        for key, result in self.pool.collect(timeout=timeout):
+        for key, result in self.sender.collect(timeout=timeout):
             chunk_pk, user_pk = cast("tuple[int, Any]", key)
             flight = self.flights.get(chunk_pk)
             if flight is not None and flight.tracker is not None:
                 flight.tracker.apply(user_pk, result)
             if result.fatal is not None and self.fatal is None:
                 self.fatal = result.fatal
-                self.pool.stop.set()
+                self.sender.stop.set()
         for flight in list(self.flights.values()):
             if flight.tracker is not None and flight.tracker.done:
                 self.end_round(flight)
         self.flush()
         self.renew()
-        self.progress.update(self.live_counts())
+        self.show()
+
+    def show(self, *, force: bool = False) -> None:
+        """Update the progress display, if there is one."""
+        if self.progress is not None:
+            self.progress.update(self.live_counts(), force=force)
 
     def flush(self, *, now: bool = False) -> None:
         """Write applied results to the state rows every ``FLUSH_INTERVAL`` seconds."""
