@@ -13,13 +13,14 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from django_meisa import conf
 from django_meisa.contacts.publisher import publish_later, publish_now
+from django_meisa.contacts.state import column_of, db_value
 from django_meisa.models import UserSyncState
 
 logger = logging.getLogger("django_meisa.contacts.requests")
@@ -170,21 +171,7 @@ def upsert_version_row(pk: Any, *, created: bool, login: bool, connection: Any) 
     )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [db_user_id(pk, connection), created, login, now, now])
-
-
-def db_user_id(pk: Any, connection: Any) -> Any:
-    """Return ``pk`` as the database stores it (a UUID is 32 hex digits on SQLite)."""
-    field = UserSyncState._meta.get_field("user")
-    assert isinstance(field, models.Field)
-    return field.get_db_prep_value(pk, connection)
-
-
-def column_of(name: str) -> str:
-    """Return the database column of ``UserSyncState`` field ``name``."""
-    field = UserSyncState._meta.get_field(name)
-    assert isinstance(field, models.Field)
-    return str(field.column)
+        cursor.execute(sql, [db_value("user", pk, connection), created, login, now, now])
 
 
 def bump_existing_row(pk: Any, *, created: bool, login: bool, using: str, now: Any) -> bool:

@@ -81,13 +81,13 @@ def ensure_rows(alias: str, user_pks: list[Any]) -> None:
     # One parameter per row with executemany: bulk_create compiles every column of
     # every row, ten times the cost for a backfill's chunk.
     with transaction.atomic(using=alias), connection.cursor() as cursor:
-        cursor.executemany(sql, [(_prep("user", pk, connection),) for pk in missing])
+        cursor.executemany(sql, [(db_value("user", pk, connection),) for pk in missing])
 
 
 def _insert_rows_sql(connection: Any) -> str | None:
     """``INSERT (user) ... `` that skips an existing row, or None for the ORM fallback."""
     qn = connection.ops.quote_name
-    table, user = qn(UserSyncState._meta.db_table), qn(_column("user"))
+    table, user = qn(UserSyncState._meta.db_table), qn(column_of("user"))
     insert = f"INSERT INTO {table} ({user}) VALUES (%s)"  # noqa: S608 (quoted identifiers)
     if connection.vendor in ("postgresql", "sqlite"):
         return f"{insert} ON CONFLICT ({user}) DO NOTHING"
@@ -198,11 +198,6 @@ class ChunkWriter:
         self.token = token
         self._rows: dict[tuple[tuple[str, str], ...], list[tuple[Any, ...]]] = {}
 
-    @property
-    def dirty(self) -> bool:
-        """True when some outcomes are not written yet."""
-        return bool(self._rows)
-
     def add(self, user_pk: Any, fields: dict[str, Any]) -> None:
         """Buffer ``fields`` (from ``success``/``handled``/``failure``) for ``user_pk``."""
         connection = connections[self.alias]
@@ -212,7 +207,7 @@ class ChunkWriter:
             tag, values = _shape(spec, connection)
             kind.append((name, tag))
             params.extend(values)
-        params += [_prep("user", user_pk, connection), self.token]
+        params += [db_value("user", user_pk, connection), self.token]
         self._rows.setdefault(tuple(kind), []).append(tuple(params))
 
     def flush(self) -> None:
@@ -253,12 +248,12 @@ ASSIGNMENTS = {
 
 def _update_sql(kind: tuple[tuple[str, str], ...], connection: Any) -> str:
     qn = connection.ops.quote_name
-    version = qn(_column("version"))
-    parts = [ASSIGNMENTS[tag].format(c=qn(_column(name)), v=version) for name, tag in kind]
+    version = qn(column_of("version"))
+    parts = [ASSIGNMENTS[tag].format(c=qn(column_of(name)), v=version) for name, tag in kind]
     # Only quoted identifiers from the model's metadata go into the SQL; values are params.
     return (
         f"UPDATE {qn(UserSyncState._meta.db_table)} SET {', '.join(parts)} "  # noqa: S608
-        f"WHERE {qn(_column('user'))} = %s AND {qn(_column('lease_token'))} = %s"
+        f"WHERE {qn(column_of('user'))} = %s AND {qn(column_of('lease_token'))} = %s"
     )
 
 
@@ -268,13 +263,14 @@ def _field(name: str) -> models.Field[Any, Any]:
     return field
 
 
-def _column(name: str) -> str:
+def column_of(name: str) -> str:
+    """Return the database column of ``UserSyncState`` field ``name`` (for raw SQL)."""
     return str(_field(name).column)
 
 
-def _prep(name: str, value: Any, connection: Any) -> Any:
+def db_value(name: str, value: Any, connection: Any) -> Any:
     """``value`` as the database stores field ``name`` (a UUID user key is 32 hex digits
-    on SQLite: raw ``executemany`` gets no conversion from the ORM)."""
+    on SQLite: raw SQL gets no conversion from the ORM)."""
     return _field(name).get_db_prep_value(value, connection)
 
 
