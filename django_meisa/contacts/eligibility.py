@@ -46,6 +46,10 @@ def should_sync_callable() -> Callable[[Any], bool] | None:
     spec = conf.get_setting("SHOULD_SYNC_USER")
     if spec is None or callable(spec):
         return spec
+    if not isinstance(spec, str):
+        raise MeisaConfigurationError(
+            f'MEISA["SHOULD_SYNC_USER"] must be a dotted path or None, not {type(spec).__name__}.'
+        )
     try:
         func = import_string(spec)
     except (ImportError, TypeError, ValueError) as err:
