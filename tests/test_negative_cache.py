@@ -55,6 +55,18 @@ def test_the_filter_has_no_false_negatives_and_few_false_positives():
 
 
 @pytest.mark.django_db
+def test_the_build_reads_every_key_a_page_at_a_time(cache, monkeypatch):
+    monkeypatch.setattr(negative_cache, "PAGE", 3)
+    emails = [f"k{i:02d}@example.com" for i in range(10)]
+    SuppressedEmail.objects.bulk_create(SuppressedEmail(email=e) for e in emails)
+    assert list(negative_cache.all_keys("default")) == emails  # 4 pages, none lost
+    bump_generation("default")
+    built = cache.rebuild("default")
+    assert built is not None
+    assert built.possible(emails) == emails
+
+
+@pytest.mark.django_db
 def test_bump_creates_then_replaces_a_random_token():
     assert current_generation("default") is None
     bump_generation("default")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connections, models, transaction
@@ -159,6 +159,24 @@ class KeyFilter:
         return len(self.bits)
 
 
+#: Keys read per query while building: bounds the build's memory on every driver
+#: (MySQLdb and SQLite's cursors hold a whole result in memory).
+PAGE = 20000
+
+
+def all_keys(using: str) -> Iterator[str]:
+    """Every key of the mirror, a page at a time in index order (keyset pagination).
+
+    A row written after the token was read may be missed, but its write replaced the
+    token, so the filter being built is stale before it is installed: never wrong.
+    """
+    rows = SuppressedEmail.objects.using(using).order_by("email").values_list("email", flat=True)
+    page = list(rows[:PAGE])
+    while page:
+        yield from page
+        page = list(rows.filter(email__gt=page[-1])[:PAGE]) if len(page) == PAGE else []
+
+
 class NegativeCache:
     """This process's filters, one per database alias, and their background rebuilds."""
 
@@ -224,9 +242,8 @@ class NegativeCache:
             token = current_generation(using)
             if token is None:
                 return None
-            rows = SuppressedEmail.objects.using(using).order_by()  # no sort: any order
-            built = KeyFilter(token, rows.count())
-            built.add_all(rows.values_list("email", flat=True).iterator(chunk_size=20000))
+            built = KeyFilter(token, SuppressedEmail.objects.using(using).count())
+            built.add_all(all_keys(using))
         self.filters[using] = built
         return built
 
