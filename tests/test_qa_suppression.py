@@ -608,3 +608,21 @@ def test_never_loaded_error_logged_once_for_many_sends(caplog):
             send("ada@example.com", fail_silently=True)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR and "never" in r.getMessage()]
     assert len(errors) == 1
+
+
+@pytest.mark.skipif(__import__("django").VERSION < (6, 1), reason="MAILERS is Django 6.1+")
+def test_mailers_backend_option_style_filters_every_named_mailer():
+    from django.core.mail import mailers
+
+    config = {
+        "default": {"BACKEND": WRAPPER, "OPTIONS": {"backend": LOCMEM, "options": {}}},
+        "news": {"BACKEND": WRAPPER, "OPTIONS": {"mailer": "raw"}},
+        "raw": {"BACKEND": LOCMEM},
+    }
+    load("Z <z@example.com>")
+    with override_settings(MAILERS=config, EMAIL_BACKEND=None):
+        for name in ("default", "news"):
+            mailers[name].send_messages(
+                [EmailMessage("S", "B", "f@example.com", ["a@example.com", "Z@EXAMPLE.com"])]
+            )
+    assert [m.recipients() for m in mail.outbox] == [["a@example.com"], ["a@example.com"]]
