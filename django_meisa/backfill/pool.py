@@ -12,7 +12,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any, Protocol
+from typing import Any
 
 from django_meisa.backfill.ratelimit import RateLimiter
 from django_meisa.backfill.sender import (
@@ -24,20 +24,6 @@ from django_meisa.backfill.sender import (
 from django_meisa.client import MeisaClient
 
 _STOP = object()
-
-
-class Sender(Protocol):
-    """What the round loop (``rounds.ChunkRunner``) sends through."""
-
-    stop: threading.Event
-
-    def submit(
-        self, key: Hashable, payload: dict[str, Any], window: SendWindow | None = None
-    ) -> None: ...
-
-    def collect(self, timeout: float = 0.1) -> list[tuple[Hashable, SendResult]]: ...
-
-    def alive(self) -> bool: ...
 
 
 class SequentialSender:

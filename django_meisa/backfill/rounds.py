@@ -26,7 +26,7 @@ from django_meisa.backfill.chunk import (
     prepare_chunk,
     users_to_redo,
 )
-from django_meisa.backfill.pool import Sender
+from django_meisa.backfill.pool import SenderPool, SequentialSender
 from django_meisa.backfill.progress import BackfillProgress
 from django_meisa.backfill.report import MeisaBackfillCounts
 from django_meisa.backfill.state import RENEW_INTERVAL
@@ -43,7 +43,7 @@ class _Flight:
 
 
 class ChunkRunner:
-    """Runs chunks through a ``Sender``, ``max_in_flight`` chunks at a time.
+    """Runs chunks through a sender, ``max_in_flight`` chunks at a time.
 
     Stops taking new chunks when ``sender.stop`` is set (Ctrl-C) or a fatal error (a
     bad API key) comes back; chunks in flight are recorded as far as they got and
@@ -54,7 +54,7 @@ class ChunkRunner:
         self,
         ctx: BackfillContext,
         *,
-        sender: Sender,
+        sender: SenderPool | SequentialSender,
         progress: BackfillProgress | None,
         claim_seconds: float,
         max_in_flight: int = 2,
