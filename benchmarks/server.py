@@ -48,6 +48,10 @@ class LocalMeisa:
         self.control("POST", "reset")
 
     def stop(self) -> None:
-        """Terminate the server process."""
+        """Terminate the server process (kill it if a loaded machine keeps it past 10 s)."""
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
