@@ -124,8 +124,10 @@ DEFAULTS: dict[str, Any] = {
     "SUPPRESSION_LOOKUP_BATCH_SIZE": 2000,
     #: Keep a Bloom filter of the mirror's keys in each process (about 4 bytes per
     #: key) so only possible hits are looked up; checked against the mirror's
-    #: generation on every batch, so a stale filter only costs a query. Off until every
-    #: writer of the mirror bumps the generation (see docs/topics/performance.md).
+    #: generation on every batch, so a stale filter only costs a query. Off by default:
+    #: each change of the mirror makes every sending process re-read all its keys, and
+    #: a site writing the table in bulk itself must call bump_generation (see the
+    #: performance page).
     "SUPPRESSION_NEGATIVE_CACHE": False,
     # Backfill: meisa_backfill (backfill/)
     #: A user field whose recent value means "changed" for --since (e.g. "updated_at"),
