@@ -113,13 +113,19 @@ def check_suppression_mirror_deploy(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Deploy-only: the same as ``check_suppression_mirror`` for ``check --deploy``
-    without ``--database`` (with it, the database-tagged check reports instead)."""
+    without ``--database`` (with it, the database-tagged check reports instead).
+
+    Django 6.1 hands every alias to every check even without ``--database``, so there
+    this check can't tell the two apart and always reports: with both flags the warning
+    then shows twice, which beats a ``--deploy`` that never shows it.
+    """
+    import django
     from django.db import router
 
     from django_meisa.models import SuppressionRefreshState
     from django_meisa.suppression.checks import mirror_messages
 
-    if databases is not None:
+    if databases is not None and django.VERSION < (6, 1):
         return []
     return mirror_messages([router.db_for_read(SuppressionRefreshState)])
 

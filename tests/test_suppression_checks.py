@@ -110,7 +110,8 @@ def test_bad_mailers_wrappers(settings, options, expected):
     assert ids() == [expected]
 
 
-@pytest.mark.django_db  # Django 6.1's check command may query the database
+# Django 6.1's check command hands every alias to the model checks, which may query it.
+@pytest.mark.django_db(databases="__all__")
 def test_checks_are_registered(settings):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
