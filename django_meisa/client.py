@@ -41,11 +41,15 @@ USER_AGENT = f"django-meisa/{__version__}"
 
 @dataclass(frozen=True)
 class UnsubscribedList:
-    """Meisa's do-not-email list as downloaded: validated whole, emails as sent."""
+    """Meisa's do-not-email list as downloaded: validated whole, emails as sent.
+
+    An entry of ``emails`` may be any JSON value: the refresh skips and counts one that
+    is not a string holding one address, so one odd entry never blocks the rest.
+    """
 
     as_of: dt.datetime
     count: int
-    emails: list[str]
+    emails: list[Any]
 
 
 def validate_base_url(base_url: Any) -> str | None:
@@ -306,8 +310,8 @@ class MeisaClient:
         if not isinstance(data, dict):
             raise bad("the body is not a JSON object")
         emails = data.get("emails")
-        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
-            raise bad("'emails' is not a list of strings")
+        if not isinstance(emails, list):
+            raise bad("'emails' is not a list")
         count = data.get("count")
         if not isinstance(count, int) or isinstance(count, bool) or count != len(emails):
             raise bad(f"'count' ({count!r}) does not match the {len(emails)} emails received")

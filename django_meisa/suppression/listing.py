@@ -26,7 +26,7 @@ class PreparedList:
     note: str
 
 
-def prepare_list(emails: Sequence[str], as_of: dt.datetime, now: dt.datetime) -> PreparedList:
+def prepare_list(emails: Sequence[object], as_of: dt.datetime, now: dt.datetime) -> PreparedList:
     """Return ``emails`` as unique canonical keys, and ``as_of`` clamped to ``now``.
 
     Called by the refresh before it applies anything. An entry that is not exactly one
@@ -44,12 +44,16 @@ def prepare_list(emails: Sequence[str], as_of: dt.datetime, now: dt.datetime) ->
     return PreparedList(keys=keys, rejected=rejected, as_of=clamped, note=note)
 
 
-def canonical_keys(emails: Sequence[str]) -> tuple[list[str], int]:
-    """Return the unique canonical keys of ``emails`` (in order) and how many had none."""
+def canonical_keys(emails: Sequence[object]) -> tuple[list[str], int]:
+    """Return the unique canonical keys of ``emails`` (in order) and how many had none.
+
+    An entry that is not a string (null, a number, an object) has no key either.
+    """
     unique: dict[str, None] = {}
-    rejected = 0
-    for start in range(0, len(emails), KEY_BATCH):
-        for key in normalize_many(list(emails[start : start + KEY_BATCH])):
+    strings = [email for email in emails if isinstance(email, str)]
+    rejected = len(emails) - len(strings)
+    for start in range(0, len(strings), KEY_BATCH):
+        for key in normalize_many(strings[start : start + KEY_BATCH]):
             if key:
                 unique[key] = None
             else:
