@@ -78,7 +78,7 @@ def _rate_limit_cache() -> list[CheckMessage]:
     if alias is None:
         return []
     caches = getattr(settings, "CACHES", {})
-    if alias not in caches:
+    if not isinstance(alias, str) or alias not in caches:
         return [
             Error(
                 f'MEISA["BACKFILL_RATE_LIMIT_CACHE"] is {alias!r}, which is not in CACHES.',

@@ -198,6 +198,8 @@ def load_callable(path: Any, entry: str) -> Callable[..., Any]:
     """Import ``path`` (or accept a callable); raise ``MeisaMappingError`` if unusable."""
     if callable(path):
         return path
+    if not isinstance(path, str):
+        raise MeisaMappingError(f"{entry} is neither a dotted path nor a callable")
     try:
         func = import_string(path)
     except (ImportError, TypeError, ValueError) as err:
