@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 # The memory-transport Celery app becomes the default one, so no test ever publishes
@@ -96,3 +98,16 @@ def loaded_mirror(db):
     )
     mirror_freshness()  # read once, as a running process would have: sends query nothing more
     return state
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Let the negative cache's background rebuilds finish before fixtures are torn down.
+
+    A rebuild left running holds read locks on the mirror's tables; a transactional
+    test's flush (TRUNCATE) then deadlocks with it on PostgreSQL and the next tests find
+    the rows it couldn't delete. Runs before the fixtures' finalizers (tryfirst).
+    """
+    for thread in threading.enumerate():
+        if thread.name == "meisa-negative-cache":
+            thread.join(timeout=30)
