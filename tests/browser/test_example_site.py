@@ -89,7 +89,7 @@ def test_serve_mode_works_in_a_real_browser(served_demo, chromium):
     assert "Subscriptions" in admin.locator("#content-main").inner_text()
     admin.goto("/admin/django_meisa/suppressedemail/")
     assert "grace@example.com" in admin.locator("#result_list").inner_text()
-    # The README's flow: unsubscribe in the local Meisa, "Refresh now", mail is dropped.
+    # Suppression end to end: unsubscribe in the local Meisa, "Refresh now", mail is dropped.
     requests.post(control + "unsubscribe", json={"email": "mia@example.com"}, timeout=5)
     admin.click("input[value='Refresh now']")
     assert "mia@example.com" in admin.locator("#result_list").inner_text()

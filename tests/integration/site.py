@@ -1,8 +1,8 @@
 """The example site as separate processes: a Django shell, Celery workers and beat.
 
 All of them load ``tests.integration.site_settings`` from one environment (database,
-broker, local Meisa, SMTP sink), run from ``example_project/`` as its README says, and
-are stopped by the fixture that made them.
+broker, local Meisa, SMTP sink), run from ``example_project/`` as
+docs/howto/example-project.md says, and are stopped by the fixture that made them.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class Site:
         """Start ``celery -A example_project worker``; with ``wait``, until it is ready.
 
         ``supervised`` restarts the worker whenever it exits, as systemd or supervisord
-        do in production: a worker may exit on a broker outage (see the README).
+        do in production: a worker may exit on a broker outage (docs/howto/production.md).
         Without ``wait``, call ``wait_ready()`` later (processes then start in parallel).
         """
         argv = [sys.executable, "-m", "celery", "-A", "example_project", "worker"]
