@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "ENABLED": True,
     #: Seconds per HTTP request to Meisa: one number, or a (connect, read) pair.
     "TIMEOUT": (3.05, 10.0),
-    # Contact sync: mapping (see mapping.py and the README's "Mapping users to Meisa")
+    # Contact sync: mapping (contacts/mapping.py; recipes: docs/howto/mapping.md)
     #: Meisa custom field name -> attribute path on the user ("profile.plan") or the
     #: dotted path of a callable taking the user.
     "CUSTOM_FIELDS": {},
@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     #: Attribute paths for the contact's names; None sends no name.
     "FIRST_NAME_FIELD": "first_name",
     "LAST_NAME_FIELD": "last_name",
-    # Contact sync: triggers and the request path (enqueue.py, receivers.py)
+    # Contact sync: triggers and the request path (contacts/requests.py, receivers.py)
     #: Sync a user after each committed save of the user model (post_save).
     "SYNC_ON_SAVE": True,
     #: Sync a user after each login (exactly one upsert per login).
@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
     #: Seconds a login's sync waits when the login ran outside a transaction (so the
     #: rest of the login, e.g. a sign-in counter, is committed); 0 = at once.
     "SYNC_LOGIN_DELAY": 1.0,
-    # Contact sync: the worker (sync.py, tasks.py)
+    # Contact sync: the worker (contacts/worker.py, tasks.py)
     #: Task retries for retryable failures (network, 5xx, 429); then the sweep takes over.
     "SYNC_MAX_RETRIES": 8,
     #: Exponential backoff: SYNC_RETRY_BACKOFF * 2**retries seconds, jittered, capped.

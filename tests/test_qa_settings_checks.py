@@ -24,6 +24,8 @@ BAD = [
     {"HEALTH_MAX_PENDING": -1},
     {"DELETED_USER_TAG": ""},
     {"DELETED_USER_TAG": 5},
+    {"SUPPRESS_DELETED_USERS": "no"},
+    {"SUPPRESS_DELETED_USERS": 1},
 ]
 
 
@@ -51,3 +53,8 @@ def test_bad_filter_never_breaks_a_save(bad):
     with override_settings(MEISA={**settings.MEISA, **bad}):
         user = model._default_manager.create_user(**fields)
         user.save()
+
+
+def test_suppress_deleted_users_must_be_a_bool():
+    assert "meisa.E075" in meisa_ids(SUPPRESS_DELETED_USERS="no")
+    assert "meisa.E075" not in meisa_ids(SUPPRESS_DELETED_USERS=True)

@@ -89,17 +89,20 @@ def relation_problem(path: Any) -> CheckMessage | None:
 
 
 def deletion_messages() -> list[CheckMessage]:
-    """E073 when DELETED_USER_TAG is not a non-empty string."""
+    """E073 when DELETED_USER_TAG is not a non-empty string; E075 for a non-bool
+    SUPPRESS_DELETED_USERS (a string such as "no" would be truthy)."""
+    messages: list[CheckMessage] = []
     tag = conf.get_setting("DELETED_USER_TAG")
-    if tag is None or (isinstance(tag, str) and tag.strip()):
-        return []
-    return [
-        Error(
-            f'MEISA["DELETED_USER_TAG"] is {tag!r}.',
-            hint='Use None or a tag name such as "account-deleted".',
-            id="meisa.E073",
+    if not (tag is None or (isinstance(tag, str) and tag.strip())):
+        hint = 'Use None or a tag name such as "account-deleted".'
+        messages.append(Error(f'MEISA["DELETED_USER_TAG"] is {tag!r}.', hint=hint, id="meisa.E073"))
+    suppress = conf.get_setting("SUPPRESS_DELETED_USERS")
+    if not isinstance(suppress, bool):
+        hint = "Use True or False."
+        messages.append(
+            Error(f'MEISA["SUPPRESS_DELETED_USERS"] is {suppress!r}.', hint=hint, id="meisa.E075")
         )
-    ]
+    return messages
 
 
 def health_messages() -> list[CheckMessage]:

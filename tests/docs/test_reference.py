@@ -53,3 +53,15 @@ def test_every_command_has_help_and_usage():
     for name in meisa_reference.command_names():
         assert f"## `{name}`" in page
         assert f"usage: manage.py {name}" in page
+
+
+def test_the_section_comments_of_defaults_point_at_what_exists():
+    # "# Contact sync: mapping (see contacts/mapping.py ...)": the files and pages named exist.
+    source = (ROOT / "django_meisa" / "conf.py").read_text()
+    block = source[source.index("DEFAULTS") : source.index("\n}\n")]
+    sections = [line.strip() for line in block.splitlines() if line.strip().startswith("# ")]
+    files = {p.relative_to(ROOT).as_posix() for p in ROOT.glob("[dd]*/**/*.*")}
+    named = [n for line in sections for n in re.findall(r"[\w/.-]+\.(?:py|md)\b", line)]
+    assert named
+    assert [n for n in named if not any(f"/{f}".endswith(f"/{n}") for f in files)] == []
+    assert [line for line in sections if "README" in line] == []
