@@ -92,6 +92,22 @@ def not_bob(user: Any) -> bool:
     return not user.email.startswith("bob")
 
 
+def test_backfill_counts_users_should_sync_user_leaves_out_as_ineligible():
+    from django_meisa.backfill.checkpoint import run_counts
+    from django_meisa.models import BackfillRun
+
+    with meisa(SHOULD_SYNC_USER="tests.test_qa_backfill.not_bob"):
+        make_user("ada")
+        make_user("bob")
+        with fake_meisa():
+            code, out, err = run("meisa_backfill", "--inline")
+    assert code == 0, err
+    assert f"{'Ineligible, skipped:':<32}1" in out
+    assert f"{'Unchanged, skipped:':<32}0" in out
+    counts = run_counts(BackfillRun.objects.get())
+    assert (counts.synced, counts.ineligible, counts.unchanged) == (1, 1, 0)
+
+
 def test_backfill_mapper_failure_sends_contact_sync_failed(signals):
     with meisa(CUSTOM_FIELDS={"plan": "tests.test_qa_backfill.broken"}):
         make_user("ada")

@@ -166,9 +166,8 @@ def _decide(
     suppressed: set[str],
 ) -> None:
     pk, version = state.user_id, state.version
-    if isinstance(mapped, str):  # INELIGIBLE
-        # Nothing is sent; counted with the unchanged users (the report has no own line).
-        prepared.counts.unchanged += 1
+    if isinstance(mapped, str):  # INELIGIBLE: SHOULD_SYNC_USER leaves the user out
+        prepared.counts.ineligible += 1
         prepared.record(pk, handled(version, MeisaSyncResult.SKIPPED_INELIGIBLE))
         return
     if state.last_synced_at and state.last_synced_at >= ctx.started_at and not ctx.dry_run:

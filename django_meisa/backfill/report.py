@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 #: The outcome of one user in a backfill, as counted in ``MeisaBackfillCounts``.
-OUTCOMES = ("synced", "unchanged", "no_email", "suppressed", "failed")
+OUTCOMES = ("synced", "unchanged", "no_email", "suppressed", "ineligible", "failed")
 
 
 @dataclass
@@ -19,6 +19,8 @@ class MeisaBackfillCounts:
     unchanged: int = 0
     no_email: int = 0
     suppressed: int = 0
+    #: Left out by ``MEISA["SHOULD_SYNC_USER"]`` (the sync's ``skipped_ineligible``).
+    ineligible: int = 0
     failed: int = 0
 
     @property
@@ -86,6 +88,7 @@ def format_summary(result: MeisaBackfillResult) -> list[str]:
         f"  {'Unchanged, skipped:':<32}{counts.unchanged}",
         f"  {'No email, skipped:':<32}{counts.no_email}",
         f"  {'Suppressed, skipped:':<32}{counts.suppressed}",
+        f"  {'Ineligible, skipped:':<32}{counts.ineligible}",
         f"  {'Failed:':<32}{counts.failed}",
     ]
     if result.fatal_error:

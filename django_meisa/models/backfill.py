@@ -84,6 +84,7 @@ class BackfillChunk(models.Model):
     unchanged = models.PositiveIntegerField(_("unchanged, skipped"), default=0)
     no_email = models.PositiveIntegerField(_("no email, skipped"), default=0)
     suppressed = models.PositiveIntegerField(_("suppressed, skipped"), default=0)
+    ineligible = models.PositiveIntegerField(_("ineligible, skipped"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 

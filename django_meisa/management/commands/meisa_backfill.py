@@ -52,7 +52,7 @@ def since_datetime(value: str) -> dt.datetime:
 
 
 class Command(BaseCommand):
-    """Backfill existing users into Meisa; see the README's "Backfill" section."""
+    """Backfill existing users into Meisa; see docs/howto/backfill.md."""
 
     help = (
         "Sync existing users to Meisa once, with source 'initial_sync'. Resumable "
