@@ -19,13 +19,14 @@ from django_meisa.backfill.report import (
     format_summary,
     write_failures_csv,
 )
-from django_meisa.backfill.sender import MeisaRetryPolicy, send_upsert
+from django_meisa.backfill.sending import send_upsert
 from django_meisa.exceptions import (
     MeisaAuthError,
     MeisaRateLimitError,
     MeisaRequestError,
     MeisaServerError,
 )
+from django_meisa.retry import MeisaRetryPolicy
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

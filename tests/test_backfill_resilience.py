@@ -57,7 +57,7 @@ def test_a_5xx_storm_is_retried_and_loses_no_user(meisa_fake):
     meisa_fake.inject_fault("timeout", times=5)
     meisa_fake.inject_fault("malformed", times=5)
 
-    with mock.patch("django_meisa.backfill.sender.MeisaRetryPolicy.backoff_for", return_value=0):
+    with mock.patch("django_meisa.retry.MeisaRetryPolicy.backoff_for", return_value=0):
         backfill("--chunk-size", "6", "--retries", "40")
 
     assert_each_once(meisa_fake, users)
@@ -69,7 +69,7 @@ def test_persistent_5xx_counts_the_user_failed_after_the_retries(meisa_fake, tmp
     path = tmp_path / "failed.csv"
 
     with (
-        mock.patch("django_meisa.backfill.sender.MeisaRetryPolicy.backoff_for", return_value=0),
+        mock.patch("django_meisa.retry.MeisaRetryPolicy.backoff_for", return_value=0),
         pytest.raises(CommandError, match="1 users failed"),
     ):
         backfill("--retries", "3", "--failures-csv", str(path))

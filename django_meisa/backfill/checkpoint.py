@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.report import OUTCOMES, MeisaBackfillCounts, MeisaBackfillResult
 from django_meisa.backfill.selection import pks_in_range, selection_chunks, to_pk
-from django_meisa.backfill.sender import describe_error
+from django_meisa.contacts.state import error_text
 from django_meisa.leases import Lease
 from django_meisa.models import BackfillChunk, BackfillFailure, BackfillRun
 
@@ -162,7 +162,7 @@ def finish_run(
     pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).count()
     interrupted = fatal is not None or pending > 0 or not run.selection_done
     if fatal is not None:
-        run.error = describe_error(fatal)
+        run.error = error_text(fatal)
         run.save(update_fields=["error"])
     status = BackfillRun.Status.INTERRUPTED if interrupted else BackfillRun.Status.FINISHED
     set_status(run, status)

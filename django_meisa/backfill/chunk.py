@@ -18,7 +18,7 @@ from typing import Any
 from django.db import IntegrityError
 
 from django_meisa.backfill.report import MeisaBackfillCounts
-from django_meisa.backfill.sender import SendResult
+from django_meisa.backfill.sending import SendResult
 from django_meisa.backfill.state import ChunkLease, lease_chunk
 from django_meisa.contacts import announce
 from django_meisa.contacts.decide import FAIL, NO_EMAIL, UNCHANGED, StateView, decide

@@ -16,7 +16,6 @@ from django_meisa.backfill.client import BackfillClient
 from django_meisa.backfill.dispatch import dispatch_and_wait
 from django_meisa.backfill.interrupt import graceful_stop
 from django_meisa.backfill.options import ENQUEUE, MeisaBackfillOptions, default_mode
-from django_meisa.backfill.pool import SenderPool
 from django_meisa.backfill.progress import BackfillProgress
 from django_meisa.backfill.ratelimit import TokenBucket
 from django_meisa.backfill.report import MeisaBackfillResult
@@ -26,6 +25,7 @@ from django_meisa.backfill.selection import (
     select_related_paths,
     to_pk,
 )
+from django_meisa.backfill.sending import SenderPool
 from django_meisa.backfill.state import chunk_lease_seconds, release_run_leases
 from django_meisa.client import MeisaClient
 from django_meisa.exceptions import MeisaConfigurationError

@@ -7,7 +7,6 @@ import logging
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.chunk import BackfillContext
 from django_meisa.backfill.client import BackfillClient
-from django_meisa.backfill.pool import SequentialSender
 from django_meisa.backfill.ratelimit import (
     CacheRateLimiter,
     RateLimiter,
@@ -20,9 +19,10 @@ from django_meisa.backfill.selection import (
     select_related_paths,
     to_pk,
 )
-from django_meisa.backfill.sender import describe_error
+from django_meisa.backfill.sending import SequentialSender
 from django_meisa.backfill.state import chunk_lease_seconds
 from django_meisa.client import MeisaClient
+from django_meisa.contacts.state import error_text
 from django_meisa.models import BackfillChunk, BackfillRun
 from django_meisa.retry import MeisaRetryPolicy
 
@@ -69,7 +69,7 @@ def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -
     runner.start(chunk, pks_in_range(selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk)))
     runner.drain()
     if runner.fatal is not None:
-        _stop_run(run, describe_error(runner.fatal))
+        _stop_run(run, error_text(runner.fatal))
     if runner.unfinished:
         return INCOMPLETE
     _finish_if_last(run)
