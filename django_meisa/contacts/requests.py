@@ -9,21 +9,16 @@ publish failure: the row stays pending and ``sweep_pending_syncs`` enqueues it l
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from django_meisa import conf
 from django_meisa.contacts.publisher import publish_later, publish_now
 from django_meisa.contacts.state import column_of, db_value
 from django_meisa.models import UserSyncState
-
-logger = logging.getLogger("django_meisa.contacts.requests")
 
 
 def request_sync(
@@ -111,36 +106,13 @@ def batch_for_savepoint(
 
 
 def bump_version(pk: Any, *, created: bool, using: str, login: bool = False) -> None:
-    """Record a pending sync for ``pk``: ``version += 1`` (creating the row if needed).
+    """Record a pending sync for ``pk``: ``version += 1``, creating the row if needed.
 
-    One ``INSERT ... ON CONFLICT DO UPDATE`` on PostgreSQL and SQLite, one
-    ``INSERT ... ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB (an update-then-insert
-    deadlocks there under REPEATABLE READ's gap locks); an ORM update, then create,
-    elsewhere. Runs in the caller's transaction.
+    One statement in the caller's transaction: ``INSERT ... ON CONFLICT DO UPDATE``, or
+    ``ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB (an update-then-insert deadlocks there
+    under REPEATABLE READ's gap locks).
     """
     connection = connections[using]
-    if connection.vendor in ("postgresql", "sqlite", "mysql"):
-        upsert_version_row(pk, created=created, login=login, connection=connection)
-        return
-    now = timezone.now()
-    if bump_existing_row(pk, created=created, login=login, using=using, now=now):
-        return
-    try:
-        with transaction.atomic(using=using):
-            UserSyncState.objects.using(using).create(
-                user_id=pk,
-                version=1,
-                signup_pending=created,
-                login_pending=login,
-                requested_at=now,
-                pending_since=now,
-            )
-    except IntegrityError:
-        bump_existing_row(pk, created=created, login=login, using=using, now=now)
-
-
-def upsert_version_row(pk: Any, *, created: bool, login: bool, connection: Any) -> None:
-    """Bump the version with one upsert statement (``ON CONFLICT`` or ``ON DUPLICATE KEY``)."""
     qn = connection.ops.quote_name
     table = qn(UserSyncState._meta.db_table)
     user, version, signup, login_col, requested, pending = (
@@ -174,20 +146,6 @@ def upsert_version_row(pk: Any, *, created: bool, login: bool, connection: Any) 
         cursor.execute(sql, [db_value("user", pk, connection), created, login, now, now])
 
 
-def bump_existing_row(pk: Any, *, created: bool, login: bool, using: str, now: Any) -> bool:
-    """ORM fallback: bump an existing row; False when the user has no row yet."""
-    fields: dict[str, Any] = {
-        "version": F("version") + 1,
-        "requested_at": now,
-        "pending_since": Coalesce(F("pending_since"), Value(now)),
-    }
-    if created:
-        fields["signup_pending"] = True
-    if login:
-        fields["login_pending"] = True
-    return bool(UserSyncState.objects.using(using).filter(user_id=pk).update(**fields))
-
-
 def publish_syncs(
     pks: Iterable[Any],
     *,
@@ -197,21 +155,14 @@ def publish_syncs(
 ) -> None:
     """Publish one ``sync_contact`` task per primary key, by name, never raising.
 
-    The one place contact sync publishes. ``soon`` (the request path, after commit)
-    hands them to the background publisher (``contacts.publisher.publish_later``);
-    otherwise (the sweep) they are published on this thread. Bounded by
-    ``MEISA["ENQUEUE_MAX_RETRIES"]`` short retries; on failure the rest stay pending
-    for the sweep, and one WARNING names the user pks only. ``countdown`` delays the
-    tasks' start; ``using`` travels with them (``task_kwargs``).
+    The one place contact sync publishes: ``soon`` (the request path, after commit)
+    hands them to the background publisher, else (the sweep) they go out on this thread.
     """
     publish = publish_later if soon else publish_now
     publish(list(pks), countdown=countdown, kwargs=task_kwargs(using))
 
 
 def task_kwargs(using: str | None) -> dict[str, Any] | None:
-    """The ``sync_contact`` keyword arguments for a sync requested on ``using``.
-
-    None for the router's write alias of ``UserSyncState`` (the message is then the pk
-    alone, as in 0.1); otherwise ``{"using": alias}``, so the worker reads that database.
-    """
+    """``{"using": alias}`` for a sync requested off the router's write alias, else None
+    (the message is then the pk alone, as in 0.1)."""
     return None if using in (None, router.db_for_write(UserSyncState)) else {"using": using}

@@ -1,11 +1,9 @@
 """The one writer of UserSyncState: what each outcome writes, per row or buffered for a chunk.
 
-``success``, ``handled`` and ``failure`` say which columns an outcome sets, once.
-``write`` applies them to one row under its lease (the worker); ``ChunkWriter`` buffers
-them and writes a chunk's rows with one ``executemany`` per kind of outcome (the
-backfill), with column names and values taken from the model, never spelled out in SQL.
-Every row is guarded by its lease token, so a worker whose lease was taken writes
-nothing. Every read and write goes to ``state_alias()``, never a replica.
+``success``, ``handled`` and ``failure`` say which columns an outcome sets; ``write``
+applies them to one leased row (the worker), ``ChunkWriter`` to a chunk's rows with one
+``executemany`` per kind of outcome (the backfill). Every write is guarded by the lease
+token, and every read and write goes to ``state_alias()``, never a replica.
 """
 
 from __future__ import annotations
@@ -50,10 +48,9 @@ def sync_lease(alias: str, user_pks: Iterable[Any], seconds: float | None = None
 
 
 def read_states(alias: str, user_pks: Iterable[Any], *, token: str = "") -> dict[Any, StateView]:
-    """Return ``{user pk: StateView}`` for the existing rows of ``user_pks``.
+    """Return ``{user pk: StateView}`` for the rows of ``user_pks`` (held by ``token``).
 
-    ``token`` keeps only the rows that lease holds. Tuples, not model instances:
-    building a model per row doubles a backfill's per-user cost.
+    Tuples, not model instances: building a model per row doubles a backfill's cost.
     """
     rows = UserSyncState.objects.using(alias).filter(user_id__in=list(user_pks))
     if token:
@@ -62,39 +59,28 @@ def read_states(alias: str, user_pks: Iterable[Any], *, token: str = "") -> dict
 
 
 def ensure_rows(alias: str, user_pks: list[Any]) -> None:
-    """Create the state rows ``user_pks`` lack (every other column has a database default)."""
-    existing = set(
-        UserSyncState.objects.using(alias)
-        .filter(user_id__in=user_pks)
-        .values_list("user_id", flat=True)
-    )
+    """Create the state rows ``user_pks`` lack (every other column has a database default).
+
+    One parameter per row with ``executemany``: ``bulk_create`` compiles every column
+    of every row, ten times the cost for a backfill's chunk.
+    """
+    rows = UserSyncState.objects.using(alias).filter(user_id__in=user_pks)
+    existing = set(rows.values_list("user_id", flat=True))
     missing = [pk for pk in user_pks if pk not in existing]
     if not missing:
         return
     connection = connections[alias]
-    sql = _insert_rows_sql(connection)
-    if sql is None:
-        UserSyncState.objects.using(alias).bulk_create(
-            [UserSyncState(user_id=pk) for pk in missing], ignore_conflicts=True
-        )
-        return
-    # One parameter per row with executemany: bulk_create compiles every column of
-    # every row, ten times the cost for a backfill's chunk.
-    with transaction.atomic(using=alias), connection.cursor() as cursor:
-        cursor.executemany(sql, [(db_value("user", pk, connection),) for pk in missing])
-
-
-def _insert_rows_sql(connection: Any) -> str | None:
-    """``INSERT (user) ... `` that skips an existing row, or None for the ORM fallback."""
     qn = connection.ops.quote_name
     table, user = qn(UserSyncState._meta.db_table), qn(column_of("user"))
-    insert = f"INSERT INTO {table} ({user}) VALUES (%s)"  # noqa: S608 (quoted identifiers)
-    if connection.vendor in ("postgresql", "sqlite"):
-        return f"{insert} ON CONFLICT ({user}) DO NOTHING"
-    if connection.vendor == "mysql":
-        # Not INSERT IGNORE: that would also turn a deleted user's FK error into a warning.
-        return f"{insert} ON DUPLICATE KEY UPDATE {user} = {user}"
-    return None
+    sql = f"INSERT INTO {table} ({user}) VALUES (%s) "  # noqa: S608 (quoted identifiers)
+    # Not INSERT IGNORE on MySQL: that would also turn a deleted user's FK error into a warning.
+    sql += (
+        f"ON DUPLICATE KEY UPDATE {user} = {user}"
+        if connection.vendor == "mysql"
+        else f"ON CONFLICT ({user}) DO NOTHING"
+    )
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        cursor.executemany(sql, [(db_value("user", pk, connection),) for pk in missing])
 
 
 class Clear(NamedTuple):
@@ -115,8 +101,7 @@ def success(
 ) -> dict[str, Any]:
     """The columns an accepted upsert of ``version`` sets (it answers a login too).
 
-    When Meisa answers with another contact id than ``previous_contact_id`` (the one
-    stored), the result is ``contact_changed`` and the previous id is kept.
+    Another contact id than the stored ``previous_contact_id`` is ``contact_changed``.
     """
     now = timezone.now()
     status = contact.get("status")
@@ -189,8 +174,8 @@ def _orm(name: str, spec: Any) -> Any:
 class ChunkWriter:
     """Buffers a chunk's outcomes and writes them with one ``executemany`` per kind.
 
-    Plain ``UPDATE ... WHERE user = %s AND lease_token = %s`` statements cost
-    microseconds per row, where ``bulk_update``'s ``CASE WHEN`` SQL costs a millisecond.
+    Plain ``UPDATE ... WHERE user = %s AND lease_token = %s`` costs microseconds per
+    row, where ``bulk_update``'s ``CASE WHEN`` costs a millisecond.
     """
 
     def __init__(self, alias: str, token: str) -> None:
@@ -277,8 +262,7 @@ def db_value(name: str, value: Any, connection: Any) -> Any:
 def error_text(err: MeisaError) -> str:
     """Return a one-line description of ``err`` safe to store, log and show.
 
-    django-meisa's messages hold no personal data. For a rejected request the names
-    (never the values) of the fields Meisa complained about are added.
+    For a rejected request the field names (never values) Meisa complained about are added.
     """
     text = f"{type(err).__name__}: {err}"
     if isinstance(err, MeisaAPIError) and err.status_code in (400, 409, 422):
