@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from django_meisa import conf
@@ -26,21 +26,17 @@ logger = logging.getLogger("django_meisa.contacts.sweep")
 
 
 def _live(alias: str, now: dt.datetime, cutoff: dt.datetime) -> Any:
-    """Pending rows, not failed at this version, pending since ``cutoff``, lease free."""
+    """Pending rows, pending since ``cutoff``, whose lease is free."""
     return (
         UserSyncState.objects.using(alias)
-        .filter(version__gt=F("synced_version"), pending_since__lte=cutoff)
-        .exclude(failed_version=F("version"))
+        .pending()
+        .filter(pending_since__lte=cutoff)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
     )
 
 
 def pending_syncs(now: dt.datetime | None = None) -> Any:
-    """Return the state rows the sweep should re-enqueue, oldest pending first.
-
-    Pending (``version > synced_version``), not failed permanently at this version,
-    pending and not swept for ``SWEEP_AFTER`` seconds, and not leased by a live worker.
-    """
+    """The rows to re-enqueue, oldest first: pending and unswept for ``SWEEP_AFTER`` s."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=float(conf.get_setting("SWEEP_AFTER")))
     return (
@@ -51,12 +47,8 @@ def pending_syncs(now: dt.datetime | None = None) -> Any:
 
 
 def exhausted_syncs(now: dt.datetime | None = None) -> Any:
-    """Return the pending rows that kept failing retryably for the give-up cycles.
-
-    The last result is a retryable failure, and the failed attempts in a row reach
-    ``SYNC_GIVE_UP_AFTER_SWEEPS`` task runs of ``SYNC_MAX_RETRIES + 1`` attempts. None
-    when that setting is None.
-    """
+    """The pending rows whose retryable failures in a row fill ``SYNC_GIVE_UP_AFTER_SWEEPS``
+    task runs of ``SYNC_MAX_RETRIES + 1`` attempts (none when that setting is None)."""
     cycles = conf.get_setting("SYNC_GIVE_UP_AFTER_SWEEPS")
     if cycles is None:
         return UserSyncState.objects.none()
@@ -69,11 +61,7 @@ def exhausted_syncs(now: dt.datetime | None = None) -> Any:
 
 
 def give_up(user_pk: Any, cycles: int) -> bool:
-    """Mark the user's pending version failed for good, under its lease; False if busy.
-
-    The same writer and the same announcement (ERROR line, ``contact_sync_failed``
-    with ``retryable=False``) as a failure no retry can fix.
-    """
+    """Mark the user's pending version failed for good, as a 4xx is; False if leased."""
     alias = state_alias()
     lease = sync_lease(alias, [user_pk])
     if not lease.take():
@@ -102,10 +90,8 @@ def give_up_exhausted(now: dt.datetime | None = None) -> int:
 def sweep_pending_syncs(now: dt.datetime | None = None) -> int:
     """Give up on exhausted versions, then enqueue up to ``SWEEP_BATCH_SIZE`` pending syncs.
 
-    Called by the periodic ``sweep_pending_syncs`` task (and usable from a shell);
-    returns how many were enqueued. The rows are stamped ``swept_at`` so the next run
-    skips them for ``SWEEP_AFTER`` seconds; duplicates with a still-retrying task are
-    harmless (the lease serializes them).
+    Returns how many were enqueued. ``swept_at`` keeps a row out of the next runs for
+    ``SWEEP_AFTER`` s; a duplicate of a still-retrying task is harmless (the lease).
     """
     if not conf.get_setting("ENABLED"):
         return 0

@@ -216,8 +216,7 @@ def fail_permanently(lease: Lease, user_pk: Any, version: int, err: MeisaError) 
 
 def has_pending(alias: str, user_pk: Any) -> bool:
     """True when the user's state row has a version not yet handled nor failed."""
-    state = UserSyncState.objects.using(alias).filter(user_id=user_pk).first()
-    return state is not None and state.is_pending
+    return UserSyncState.objects.using(alias).pending().filter(user_id=user_pk).exists()
 
 
 def repair_lost_lease(alias: str, user_pk: Any) -> None:

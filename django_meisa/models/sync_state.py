@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +29,14 @@ class MeisaSyncResult(models.TextChoices):
     FAILED_PERMANENT = "failed_permanent"
     BUSY = "busy"
     DISABLED = "disabled"
+
+
+class UserSyncStateQuerySet(models.QuerySet["UserSyncState"]):
+    """``pending()``: the rows ``UserSyncState.is_pending`` is true of, in SQL."""
+
+    def pending(self) -> UserSyncStateQuerySet:
+        """Rows whose requested version is neither handled nor failed."""
+        return self.filter(version__gt=F("synced_version")).exclude(failed_version=F("version"))
 
 
 class UserSyncState(models.Model):
@@ -98,6 +107,8 @@ class UserSyncState(models.Model):
     last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_default=Now())
 
+    objects = UserSyncStateQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("user sync state")
         verbose_name_plural = _("user sync states")
@@ -113,7 +124,7 @@ class UserSyncState(models.Model):
 
     @property
     def is_pending(self) -> bool:
-        """True while a requested change has not been handled yet."""
+        """True while a requested change is neither handled nor failed (``pending()`` in SQL)."""
         return self.version > self.synced_version and self.failed_version != self.version
 
     @property
