@@ -103,7 +103,7 @@ def _stored_options():
 def test_ctrl_c_while_queueing_stops_and_resume_queues_the_rest(meisa_fake):
     from django.core.management import CommandError
 
-    from django_meisa.backfill import dispatch
+    from django_meisa.backfill import worker as dispatch
 
     users = make_users(30)
     real_enqueue, calls = dispatch.enqueue_chunk, []

@@ -265,8 +265,8 @@ def test_sigterm_stops_like_ctrl_c():
 
 
 def test_abandoned_chunks_are_queued_again_once(meisa_fake):
-    from django_meisa.backfill.dispatch import requeue_abandoned
     from django_meisa.backfill.options import MeisaBackfillOptions
+    from django_meisa.backfill.worker import requeue_abandoned
 
     users = make_users(4)
     run = checkpoint.start_run("enqueue", MeisaBackfillOptions().stored())
@@ -277,7 +277,7 @@ def test_abandoned_chunks_are_queued_again_once(meisa_fake):
     )
     checkpoint.claim_chunk(alive.pk, 60)
 
-    with mock.patch("django_meisa.backfill.dispatch.enqueue_chunk") as enqueue:
+    with mock.patch("django_meisa.backfill.worker.enqueue_chunk") as enqueue:
         assert requeue_abandoned(run) == 1
         assert requeue_abandoned(run) == 0
     enqueue.assert_called_once_with(run.pk, dead.pk)

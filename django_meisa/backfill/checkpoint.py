@@ -16,7 +16,12 @@ from django.utils import timezone
 
 from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.report import OUTCOMES, MeisaBackfillCounts, MeisaBackfillResult
-from django_meisa.backfill.selection import pks_in_range, selection_chunks, to_pk
+from django_meisa.backfill.selection import (
+    MeisaBackfillSelection,
+    pks_in_range,
+    selection_chunks,
+    to_pk,
+)
 from django_meisa.contacts.state import error_text
 from django_meisa.leases import Lease
 from django_meisa.models import BackfillChunk, BackfillFailure, BackfillRun
@@ -119,12 +124,6 @@ def run_counts(run: BackfillRun) -> MeisaBackfillCounts:
     return MeisaBackfillCounts(**{name: sums[name] or 0 for name in OUTCOMES})
 
 
-def chunk_progress(run: BackfillRun) -> tuple[int, int]:
-    """Return ``(chunks done, chunks recorded)`` for ``run``."""
-    done = run.chunks.filter(status=BackfillChunk.Status.DONE).count()
-    return done, run.chunks.count()
-
-
 def failure_rows(run: BackfillRun) -> Iterator[tuple[str, str]]:
     """Yield ``(user_pk, reason)`` for every failed user of ``run``, in pk order of rows."""
     rows = BackfillFailure.objects.filter(run=run).order_by("pk")
@@ -141,13 +140,18 @@ def chunk_source(
         .values_list("pk", flat=True)
     )
     for chunk in BackfillChunk.objects.filter(pk__in=pending).order_by("pk"):
-        yield chunk, pks_in_range(options.selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk))
+        yield chunk, chunk_users(chunk, options.selection)
     if run.selection_done:
         return
     after = to_pk(run.cursor_pk) if run.cursor_pk else None
     for pks in selection_chunks(options.selection, options.chunk_size, after=after):
         yield add_chunk(run, pks), pks
     mark_selection_done(run)
+
+
+def chunk_users(chunk: BackfillChunk, selection: MeisaBackfillSelection) -> list[Any]:
+    """The selected users of a recorded chunk (for a resume or a Celery worker)."""
+    return pks_in_range(selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk))
 
 
 def finish_run(

@@ -17,7 +17,9 @@ from typing import Any
 
 from django.db import IntegrityError
 
+from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.report import MeisaBackfillCounts
+from django_meisa.backfill.selection import select_related_paths
 from django_meisa.backfill.sending import SendResult
 from django_meisa.backfill.state import ChunkLease, lease_chunk
 from django_meisa.contacts import announce
@@ -35,7 +37,7 @@ from django_meisa.contacts.state import (
     users,
 )
 from django_meisa.exceptions import MeisaError
-from django_meisa.models import MeisaSyncResult
+from django_meisa.models import BackfillRun, MeisaSyncResult
 from django_meisa.suppression import suppressed_among
 
 #: The ``source`` every backfill upsert carries (Meisa keeps a contact's first source).
@@ -43,6 +45,7 @@ BACKFILL_SOURCE = "initial_sync"
 #: Seconds between writes of results to the state rows while a chunk is sending: the
 #: most a hard crash (SIGKILL) can lose, and so what ``--resume`` might send again.
 FLUSH_INTERVAL = 0.02
+Log = Callable[[str], object]
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,18 @@ class BackfillContext:
     exclude_suppressed: bool = False
     select_related: tuple[str, ...] = ()
     #: Called with one line per notable user (failures; dry-run sends) at verbosity 2+.
-    log: Callable[[str], None] | None = None
+    log: Log | None = None
+
+    @classmethod
+    def of_run(
+        cls, run: BackfillRun, options: MeisaBackfillOptions, log: Log | None = None
+    ) -> BackfillContext:
+        """The context every chunk of ``run`` shares under ``options``."""
+        return cls(
+            started_at=run.started_at, run_id=run.pk, force=options.force,
+            dry_run=options.dry_run, exclude_suppressed=options.selection.exclude_suppressed,
+            select_related=tuple(select_related_paths()), log=log,
+        )  # fmt: skip
 
     def note(self, line: str) -> None:
         """Pass ``line`` to ``log`` when there is one."""

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+
+from django.core.cache import BaseCache, caches
 
 
-class RateLimiter(Protocol):
-    """What a backfill sender needs from a rate limiter."""
+class RateLimiter:
+    """A rate cap plus a 429 pause; subclasses say how long to wait for the next request."""
+
+    rate: float | None
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Block until one request may be sent. Returns False if ``stop`` was set."""
+        """Block until one request may be sent and count it. Returns False if ``stop`` is set."""
+        while True:
+            delay = self._delay()
+            if delay <= 0:
+                return not (stop and stop.is_set())
+            if not wait(min(delay, 0.5), stop):
+                return False
 
     def pause(self, seconds: float) -> None:
         """Hold back every sender for ``seconds`` (a 429's Retry-After)."""
+        raise NotImplementedError
+
+    def _delay(self) -> float:
+        # 0 when a request was counted, else how long to wait before trying again.
+        raise NotImplementedError
 
 
 def wait(seconds: float, stop: threading.Event | None) -> bool:
@@ -27,13 +41,12 @@ def wait(seconds: float, stop: threading.Event | None) -> bool:
     return not stop.wait(seconds)
 
 
-class TokenBucket:
+class TokenBucket(RateLimiter):
     """A thread-safe token bucket for one process, plus a shared pause.
 
     ``rate`` is requests per second across all threads (None = unlimited); ``burst``
-    tokens may be spent at once. ``pause()`` (called on a 429) holds back *every*
-    thread until the pause ends, so one rate-limited answer slows the whole backfill
-    instead of each thread hammering Meisa on its own schedule.
+    tokens may be spent at once. A 429's ``pause()`` holds back *every* thread, so one
+    rate-limited answer slows the whole backfill instead of each thread on its own.
     """
 
     def __init__(self, rate: float | None = None, *, burst: float | None = None) -> None:
@@ -44,22 +57,12 @@ class TokenBucket:
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Block until a token is available and take it. Returns False if ``stop`` is set."""
-        while True:
-            delay = self._try_take()
-            if delay <= 0:
-                return not (stop and stop.is_set())
-            if not wait(min(delay, 0.5), stop):
-                return False
-
     def pause(self, seconds: float) -> None:
         """Hold back every caller of ``acquire`` for ``seconds`` from now."""
         with self._lock:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    def _try_take(self) -> float:
-        # Returns 0 when a token was taken, else how long to wait before trying again.
+    def _delay(self) -> float:
         with self._lock:
             now = time.monotonic()
             if now < self._paused_until:
@@ -74,13 +77,13 @@ class TokenBucket:
             return (1 - self._tokens) / self.rate
 
 
-class CacheRateLimiter:
+class CacheRateLimiter(RateLimiter):
     """A rate limit and 429 pause shared by every worker through Django's cache.
 
     Celery's ``rate_limit`` is per worker, so N workers would send N times the rate.
-    This limiter counts requests per one-second window in a cache key that every
-    worker increments atomically (``cache.incr``), and stores a 429 pause in another.
-    Needs a cache shared by the workers (Redis or Memcached, not locmem).
+    Requests are counted per one-second window in a cache key every worker increments
+    atomically (``cache.incr``); a 429 pause is another key. Needs a cache the workers
+    share (Redis or Memcached, not locmem).
     """
 
     def __init__(self, rate: float | None, *, key: str, cache_alias: str = "default") -> None:
@@ -89,21 +92,9 @@ class CacheRateLimiter:
         self.cache_alias = cache_alias
 
     @property
-    def cache(self):  # type: ignore[no-untyped-def]
-        from django.core.cache import caches
-
+    def cache(self) -> BaseCache:
+        """The shared cache, looked up per call (its handle is per thread)."""
         return caches[self.cache_alias]
-
-    def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Block until this second's window has room and count one request in it."""
-        while True:
-            delay = self._paused_for()
-            if delay <= 0:
-                delay = self._try_take()
-            if delay <= 0:
-                return not (stop and stop.is_set())
-            if not wait(min(delay, 0.5), stop):
-                return False
 
     def pause(self, seconds: float) -> None:
         """Hold back every worker sharing the cache for ``seconds``."""
@@ -114,19 +105,15 @@ class CacheRateLimiter:
     def _pause_deadline(self) -> float:
         return float(self.cache.get(f"{self.key}:pause") or 0.0)
 
-    def _paused_for(self) -> float:
-        return self._pause_deadline() - time.time()
-
-    def _try_take(self) -> float:
-        if self.rate is None:
-            return 0.0
+    def _delay(self) -> float:
         now = time.time()
+        paused = self._pause_deadline() - now
+        if paused > 0 or self.rate is None:
+            return paused
         window = f"{self.key}:{int(now)}"
         self.cache.add(window, 0, timeout=5)
         try:
             count = self.cache.incr(window)
         except ValueError:  # the key expired between add and incr
             return 0.01
-        if count <= self.rate:
-            return 0.0
-        return 1.0 - (now - int(now))
+        return 0.0 if count <= self.rate else 1.0 - (now - int(now))

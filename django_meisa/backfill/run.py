@@ -13,20 +13,16 @@ from django_meisa import conf
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.chunk import BackfillContext
 from django_meisa.backfill.client import BackfillClient
-from django_meisa.backfill.dispatch import dispatch_and_wait
 from django_meisa.backfill.interrupt import graceful_stop
 from django_meisa.backfill.options import ENQUEUE, MeisaBackfillOptions, default_mode
 from django_meisa.backfill.progress import BackfillProgress
 from django_meisa.backfill.ratelimit import TokenBucket
 from django_meisa.backfill.report import MeisaBackfillResult
 from django_meisa.backfill.rounds import ChunkRunner
-from django_meisa.backfill.selection import (
-    count_selected,
-    select_related_paths,
-    to_pk,
-)
+from django_meisa.backfill.selection import count_selected, to_pk
 from django_meisa.backfill.sending import SenderPool
 from django_meisa.backfill.state import chunk_lease_seconds, release_run_leases
+from django_meisa.backfill.worker import dispatch_and_wait
 from django_meisa.client import MeisaClient
 from django_meisa.exceptions import MeisaConfigurationError
 from django_meisa.models import BackfillChunk, BackfillRun
@@ -59,7 +55,8 @@ def run_backfill(
         stream, total=total, done_before=done_before, verbosity=verbosity,
         interval=progress_interval, tty=tty,
     )  # fmt: skip
-    ctx = _context(run, options, stream if verbosity >= 2 else None)
+    log = (lambda line: stream.write(line + "\n")) if verbosity >= 2 else None
+    ctx = BackfillContext.of_run(run, options, log)
     started = time.monotonic()
     if run.mode == ENQUEUE:
         result = dispatch_and_wait(run, options, progress)
@@ -69,21 +66,6 @@ def run_backfill(
     result.selected = total
     result.done_before = done_before
     return result
-
-
-def _context(
-    run: BackfillRun, options: MeisaBackfillOptions, log_stream: TextIO | None
-) -> BackfillContext:
-    def log(line: str) -> None:
-        if log_stream is not None:
-            log_stream.write(line + "\n")
-
-    return BackfillContext(
-        started_at=run.started_at, run_id=run.pk, force=options.force,
-        dry_run=options.dry_run, exclude_suppressed=options.selection.exclude_suppressed,
-        select_related=tuple(select_related_paths()),
-        log=log if log_stream is not None else None,
-    )  # fmt: skip
 
 
 def _open_run(options: MeisaBackfillOptions) -> tuple[BackfillRun, MeisaBackfillOptions]:

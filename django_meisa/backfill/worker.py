@@ -1,35 +1,111 @@
-"""The body of the ``backfill_chunk`` Celery task: sync one chunk of an enqueued run."""
+"""``--enqueue``: queue one ``backfill_chunk`` task per chunk, follow the run, and sync a chunk."""
 
 from __future__ import annotations
 
 import logging
+import threading
 
+from django.utils import timezone
+
+from django_meisa import conf
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.chunk import BackfillContext
 from django_meisa.backfill.client import BackfillClient
-from django_meisa.backfill.ratelimit import (
-    CacheRateLimiter,
-    RateLimiter,
-    TokenBucket,
-)
+from django_meisa.backfill.interrupt import graceful_stop
+from django_meisa.backfill.options import MeisaBackfillOptions
+from django_meisa.backfill.progress import BackfillProgress
+from django_meisa.backfill.ratelimit import CacheRateLimiter, RateLimiter, TokenBucket
+from django_meisa.backfill.report import MeisaBackfillCounts, MeisaBackfillResult
 from django_meisa.backfill.rounds import ChunkRunner
-from django_meisa.backfill.selection import (
-    MeisaBackfillSelection,
-    pks_in_range,
-    select_related_paths,
-    to_pk,
-)
 from django_meisa.backfill.sending import SequentialSender
 from django_meisa.backfill.state import chunk_lease_seconds
 from django_meisa.client import MeisaClient
 from django_meisa.contacts.state import error_text
 from django_meisa.models import BackfillChunk, BackfillRun
+from django_meisa.publish import BACKFILL_CHUNK, publish_task
 from django_meisa.retry import MeisaRetryPolicy
 
 logger = logging.getLogger("django_meisa.backfill")
 
 #: What ``run_chunk`` returns: done, skipped (run stopped or chunk done), busy (claimed).
 DONE, SKIPPED, BUSY, INCOMPLETE = "done", "skipped", "busy", "incomplete"
+#: Seconds between two looks at the checkpoint while workers sync.
+POLL_INTERVAL = 0.5
+
+
+def dispatch_and_wait(
+    run: BackfillRun, options: MeisaBackfillOptions, progress: BackfillProgress
+) -> MeisaBackfillResult:
+    """Queue one ``backfill_chunk`` task per chunk; with ``options.wait``, follow progress.
+
+    Ctrl-C marks the run interrupted: workers skip the chunks they have not started,
+    finish the ones they have, and ``--resume`` queues the rest again.
+    """
+    stop = threading.Event()
+    before = checkpoint.run_counts(run)
+    with graceful_stop(stop):
+        try:
+            for chunk, _pks in checkpoint.chunk_source(run, options):
+                if stop.is_set():
+                    break
+                enqueue_chunk(run.pk, chunk.pk)
+            if options.wait and not stop.is_set():
+                wait_for_workers(run, progress, before, stop)
+        except KeyboardInterrupt:
+            stop.set()
+        finally:
+            progress.finish()
+    if stop.is_set():
+        checkpoint.set_status(run, BackfillRun.Status.INTERRUPTED)
+    elif not options.wait:
+        pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).count()
+        counts = checkpoint.run_counts(run)
+        return MeisaBackfillResult(
+            run.pk, counts, 0, dry_run=options.dry_run, mode=run.mode,
+            pending_chunks=pending, detached=True,
+        )  # fmt: skip
+    return checkpoint.finish_run(run, options, fatal=None)
+
+
+def enqueue_chunk(run_id: int, chunk_id: int) -> None:
+    """Publish the ``backfill_chunk`` task for one chunk, by name (primary keys only)."""
+    publish_task(BACKFILL_CHUNK, (run_id, chunk_id))
+
+
+def wait_for_workers(
+    run: BackfillRun, progress: BackfillProgress, before: MeisaBackfillCounts, stop: threading.Event
+) -> None:
+    """Show progress until every chunk is done, the run is stopped, or ``stop`` is set.
+
+    Chunks whose worker died (their claim expired unfinished) are queued again.
+    """
+    while not stop.wait(POLL_INTERVAL):
+        now = checkpoint.run_counts(run).as_dict()
+        session = MeisaBackfillCounts(**{k: v - getattr(before, k) for k, v in now.items()})
+        progress.update(session)
+        status = BackfillRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
+        if status != BackfillRun.Status.RUNNING:
+            return
+        if not run.chunks.exclude(status=BackfillChunk.Status.DONE).exists():
+            progress.update(session, force=True)
+            return
+        requeue_abandoned(run)
+
+
+def requeue_abandoned(run: BackfillRun) -> int:
+    """Queue again the chunks whose claim expired unfinished (their worker died).
+
+    The claim is cleared first with a compare-and-set, so each abandoned chunk is
+    queued once; its old message, if redelivered, finds the chunk claimed or done.
+    """
+    now = timezone.now()
+    stale = run.chunks.filter(status=BackfillChunk.Status.PENDING, claimed_until__lt=now)
+    requeued = 0
+    for chunk_id in list(stale.values_list("pk", flat=True)):
+        if checkpoint.chunk_claim(chunk_id, claimed_until__lt=now).release():
+            enqueue_chunk(run.pk, chunk_id)
+            requeued += 1
+    return requeued
 
 
 def run_chunk(run_id: int, chunk_id: int, *, client: MeisaClient | None = None) -> str:
@@ -55,21 +131,21 @@ def run_chunk(run_id: int, chunk_id: int, *, client: MeisaClient | None = None) 
 
 
 def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -> str:
-    stored = run.options
-    selection = MeisaBackfillSelection.from_dict(stored["selection"])
-    ctx = BackfillContext(
-        started_at=run.started_at, run_id=run.pk, force=bool(stored["force"]),
-        dry_run=bool(stored["dry_run"]),
-        exclude_suppressed=selection.exclude_suppressed,
-        select_related=tuple(select_related_paths()),
+    retries = int(run.options.get("retries", MeisaRetryPolicy.retries))
+    options = MeisaBackfillOptions(policy=MeisaRetryPolicy(retries=retries))
+    options = options.resumed_from(run.options)
+    sender = SequentialSender(client, limiter=shared_limiter(run), policy=options.policy)
+    runner = ChunkRunner(
+        BackfillContext.of_run(run, options), sender=sender, progress=None,
+        claim_seconds=chunk_lease_seconds(),
     )  # fmt: skip
-    policy = MeisaRetryPolicy(retries=int(stored.get("retries", MeisaRetryPolicy.retries)))
-    sender = SequentialSender(client, limiter=shared_limiter(run), policy=policy)
-    runner = ChunkRunner(ctx, sender=sender, progress=None, claim_seconds=chunk_lease_seconds())
-    runner.start(chunk, pks_in_range(selection, to_pk(chunk.first_pk), to_pk(chunk.last_pk)))
+    runner.start(chunk, checkpoint.chunk_users(chunk, options.selection))
     runner.drain()
     if runner.fatal is not None:
-        _stop_run(run, error_text(runner.fatal))
+        error = error_text(runner.fatal)
+        logger.error("Meisa backfill run #%s stopped: %s", run.pk, error)
+        status = BackfillRun.Status.INTERRUPTED
+        BackfillRun.objects.filter(pk=run.pk).update(status=status, error=error)
     if runner.unfinished:
         return INCOMPLETE
     _finish_if_last(run)
@@ -92,15 +168,8 @@ def shared_limiter(run: BackfillRun) -> RateLimiter:
     ``MEISA["BACKFILL_RATE_LIMIT_CACHE"]`` names the cache alias (a cache every worker
     shares, such as Redis). Without ``--rate``, only 429 pauses are shared.
     """
-    from django_meisa import conf
-
     alias = conf.get_setting("BACKFILL_RATE_LIMIT_CACHE")
     rate = run.options.get("rate")
     if alias is None:
         return TokenBucket(rate)
     return CacheRateLimiter(rate, key=f"meisa:backfill:{run.pk}", cache_alias=alias)
-
-
-def _stop_run(run: BackfillRun, error: str) -> None:
-    logger.error("Meisa backfill run #%s stopped: %s", run.pk, error)
-    BackfillRun.objects.filter(pk=run.pk).update(status=BackfillRun.Status.INTERRUPTED, error=error)
