@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from django_meisa import conf
 from django_meisa.client import MeisaClient
+from django_meisa.contacts.announce import send_robust
 from django_meisa.contacts.logs import user_extra
 from django_meisa.contacts.mapping import email_field_name, external_id
 from django_meisa.exceptions import MeisaError
@@ -83,18 +84,10 @@ def record_pending(deleted: DeletedUser) -> int | None:
 
 def after_commit(deleted: DeletedUser, pending: int | None) -> None:
     """Send ``user_deleted``, then publish the final upsert (its row is committed)."""
-    for receiver, result in user_deleted.send_robust(
-        sender=get_user_model(), user_pk=deleted.user_pk, email=deleted.email,
+    send_robust(
+        user_deleted, get_user_model(), user_pk=deleted.user_pk, email=deleted.email,
         contact_id=deleted.contact_id, external_id=deleted.external_id,
-    ):  # fmt: skip
-        if isinstance(result, Exception):
-            logger.error(
-                "A receiver of user_deleted (%s) raised %s",
-                getattr(receiver, "__qualname__", receiver),
-                type(result).__name__,
-                exc_info=result,
-                extra=user_extra(deleted.user_pk),
-            )
+    )  # fmt: skip
     if pending is not None:
         publish_deletion(pending)
 

@@ -26,7 +26,6 @@ from django_meisa.contacts.decide import (
     is_up_to_date,
 )
 from django_meisa.contacts.eligibility import INELIGIBLE, load_user_for_sync
-from django_meisa.contacts.identity import note_identity
 from django_meisa.contacts.logs import user_extra
 from django_meisa.contacts.mapping import map_user
 from django_meisa.contacts.requests import request_sync
@@ -202,7 +201,7 @@ def send(
         return fail_permanently(lease, user_pk, version, err)
     if not write(lease, success(version, fingerprint, contact, previous_contact_id)):
         repair_lost_lease(alias, user_pk)
-    note_identity(alias, user_pk, str(contact.get("id", ""))[:64], previous_contact_id)
+    announce.note_identity(alias, user_pk, str(contact.get("id", ""))[:64], previous_contact_id)
     announce.synced(user_pk, contact, payload["source"], version, previous_contact_id)
     return SyncOutcome(MeisaSyncResult.SYNCED, user_pk, version, contact=contact)
 
