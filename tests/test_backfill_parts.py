@@ -11,11 +11,12 @@ from unittest import mock
 import pytest
 from django.test import override_settings
 
-from django_meisa.backfill.progress import BackfillProgress, format_duration
 from django_meisa.backfill.ratelimit import CacheRateLimiter, TokenBucket
 from django_meisa.backfill.report import (
+    BackfillProgress,
     MeisaBackfillCounts,
     MeisaBackfillResult,
+    format_duration,
     format_summary,
     write_failures_csv,
 )

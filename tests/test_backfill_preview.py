@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_meisa.backfill.preview import first_payloads
+from django_meisa.backfill.chunk import first_payloads
 from django_meisa.backfill.selection import MeisaBackfillSelection
 from tests.sync_support import make_user
 from tests.testapp.models import Profile

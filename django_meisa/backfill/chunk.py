@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +19,18 @@ from django.db import IntegrityError
 
 from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.report import MeisaBackfillCounts
-from django_meisa.backfill.selection import select_related_paths
+from django_meisa.backfill.selection import (
+    MeisaBackfillSelection,
+    select_related_paths,
+    selection_chunks,
+)
 from django_meisa.backfill.sending import SendResult
 from django_meisa.backfill.state import ChunkLease, lease_chunk
 from django_meisa.contacts import announce
 from django_meisa.contacts.decide import FAIL, NO_EMAIL, UNCHANGED, StateView, decide
 from django_meisa.contacts.eligibility import INELIGIBLE, eligible_users, passes_callable
 from django_meisa.contacts.mapping import map_user
+from django_meisa.contacts.preview import MeisaPreview, preview_contact
 from django_meisa.contacts.state import (
     ChunkWriter,
     error_text,
@@ -131,22 +136,33 @@ def prepare_chunk(user_pks: list[Any], ctx: BackfillContext) -> PreparedChunk:
         states, pks = prepared.lease.states, sorted(prepared.lease.states)
         for pk in prepared.lease.busy:
             prepared.fail(pk, "another worker kept syncing this user; run again later", ctx)
-    mapped = [(user, states.get(user.pk), _map(user)) for user in load_users(pks, ctx)]
+    loaded = load_users(pks, ctx.select_related)
+    mapped = [(user, states.get(user.pk), _map(user)) for user in loaded]
     suppressed = _suppressed_emails(mapped) if ctx.exclude_suppressed else set()
     for user, state, payload in mapped:
         _decide(prepared, ctx, state or StateView(user.pk), payload, suppressed)
     return prepared
 
 
-def load_users(pks: list[Any], ctx: BackfillContext) -> list[Any]:
+def load_users(pks: list[Any], select_related: Sequence[str]) -> list[Any]:
     """Return the users of ``pks`` in pk order, with the mapper's relations joined."""
     if not pks:
         return []
     # SYNC_USERS_FILTER again: a user may have stopped matching since the selection.
     queryset = eligible_users(users(state_alias()).filter(pk__in=pks))
-    if ctx.select_related:
-        queryset = queryset.select_related(*ctx.select_related)
+    if select_related:
+        queryset = queryset.select_related(*select_related)
     return list(queryset.order_by("pk"))
+
+
+def first_payloads(selection: MeisaBackfillSelection, limit: int) -> list[MeisaPreview]:
+    """The previews of the first ``limit`` selected users, loaded and mapped as a chunk's.
+
+    For ``meisa_backfill --dry-run --show``: sends nothing and writes nothing.
+    """
+    pks = next(iter(selection_chunks(selection, limit)), []) if limit > 0 else []
+    loaded = load_users(pks, select_related_paths())
+    return [preview_contact(user, source=BACKFILL_SOURCE) for user in loaded]
 
 
 def _lease(user_pks: list[Any], run_id: int) -> ChunkLease:

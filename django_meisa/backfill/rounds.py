@@ -26,8 +26,7 @@ from django_meisa.backfill.chunk import (
     prepare_chunk,
     users_to_redo,
 )
-from django_meisa.backfill.progress import BackfillProgress
-from django_meisa.backfill.report import MeisaBackfillCounts
+from django_meisa.backfill.report import BackfillProgress, MeisaBackfillCounts
 from django_meisa.backfill.sending import SenderPool, SequentialSender
 from django_meisa.backfill.state import RENEW_INTERVAL
 from django_meisa.exceptions import MeisaError

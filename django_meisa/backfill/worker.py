@@ -13,9 +13,8 @@ from django_meisa.backfill.chunk import BackfillContext
 from django_meisa.backfill.client import BackfillClient
 from django_meisa.backfill.interrupt import graceful_stop
 from django_meisa.backfill.options import MeisaBackfillOptions
-from django_meisa.backfill.progress import BackfillProgress
 from django_meisa.backfill.ratelimit import CacheRateLimiter, RateLimiter, TokenBucket
-from django_meisa.backfill.report import MeisaBackfillCounts, MeisaBackfillResult
+from django_meisa.backfill.report import BackfillProgress, MeisaBackfillCounts, MeisaBackfillResult
 from django_meisa.backfill.rounds import ChunkRunner
 from django_meisa.backfill.sending import SequentialSender
 from django_meisa.backfill.state import chunk_lease_seconds

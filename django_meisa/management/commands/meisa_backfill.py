@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from django_meisa.backfill import checkpoint
+from django_meisa.backfill.chunk import first_payloads
 from django_meisa.backfill.options import ENQUEUE, INLINE, MeisaBackfillOptions
-from django_meisa.backfill.preview import first_payloads
 from django_meisa.backfill.report import MeisaBackfillResult, format_summary, write_failures_csv
 from django_meisa.backfill.run import run_backfill
 from django_meisa.backfill.selection import MeisaBackfillSelection, read_ids_file, to_pk
