@@ -7,10 +7,10 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error, Warning
-from django.core.exceptions import FieldDoesNotExist
 
 from django_meisa import conf
 from django_meisa.contacts.mapping import classify_spec, load_callable
+from django_meisa.contacts.relations import relation_field
 from django_meisa.exceptions import MeisaMappingError
 
 _PATH_HINT = (
@@ -66,18 +66,15 @@ def spec_problem(spec: Any, user_model: type) -> str | None:
 def path_problem(model: type, path: str) -> str | None:
     """Walk ``path`` through model relations; return the first unknown segment, or None.
 
-    Stops checking at a non-relation (a property or plain field): its attributes are
-    only known at run time.
+    A non-relation (a property, a plain field) ends the walk: its attributes are only
+    known at run time.
     """
     current: Any = model
     for segment in path.split("."):
         if not hasattr(current, segment):
             return f"({path!r}): {current.__name__} has no attribute {segment!r}"
-        try:
-            field = current._meta.get_field(segment)
-        except (FieldDoesNotExist, AttributeError):
-            return None
-        if not field.is_relation or field.related_model is None:
+        field = relation_field(current, segment)
+        if field is None:
             return None
         current = field.related_model
     return None
@@ -144,25 +141,18 @@ def trigger_path_problem(model: type, path: Any, user_model: type) -> str | None
         return problem
     current: Any = model
     for segment in path.split("."):
-        current = related_model_of(current, segment)
-        if current is None:
+        field = relation_field(current, segment)
+        if field is None:
             return None  # A property or plain field: checked at run time.
-    if current is not None and current is not user_model:
+        current = field.related_model
+    if current is not user_model:
         return f"({path!r}) leads to {current.__name__}, not the user model"
     return None
 
 
-def related_model_of(model: Any, name: str) -> Any:
-    """Return the model that relation ``name`` of ``model`` leads to, or None."""
-    try:
-        return model._meta.get_field(name).related_model
-    except (FieldDoesNotExist, AttributeError):
-        return None
-
-
 def number_messages() -> list[CheckMessage]:
-    """E017 for retry, sweep and lease settings that are not positive numbers."""
-    names = (
+    """E017 for retry, sweep and lease settings that are not numbers >= 0."""
+    names = [
         "SYNC_MAX_RETRIES",
         "SYNC_RETRY_BACKOFF",
         "SYNC_RETRY_BACKOFF_MAX",
@@ -170,28 +160,23 @@ def number_messages() -> list[CheckMessage]:
         "SWEEP_AFTER",
         "SWEEP_BATCH_SIZE",
         "ENQUEUE_MAX_RETRIES",
-        "SYNC_LEASE_TIMEOUT",
         "SYNC_LOGIN_DELAY",
-    )
-    messages: list[CheckMessage] = []
-    for name in names:
-        value = conf.get_setting(name)
-        if value is None and name == "SYNC_LEASE_TIMEOUT":
-            continue
-        if not conf.is_number(value):
-            messages.append(
-                Error(f'MEISA["{name}"] is {value!r}.', hint="Use a number >= 0.", id="meisa.E017")
-            )
-    return messages
+    ]
+    if conf.get_setting("SYNC_LEASE_TIMEOUT") is not None:  # None: derived from TIMEOUT
+        names.append("SYNC_LEASE_TIMEOUT")
+    values = {name: conf.get_setting(name) for name in names}
+    return [
+        Error(f'MEISA["{name}"] is {value!r}.', hint="Use a number >= 0.", id="meisa.E017")
+        for name, value in values.items()
+        if not conf.is_number(value)
+    ]
 
 
 def lease_messages() -> list[CheckMessage]:
     """W011 when SYNC_LEASE_TIMEOUT does not outlast one HTTP exchange (connect + read)."""
     lease = conf.get_setting("SYNC_LEASE_TIMEOUT")
     timeout = conf.parse_timeout(conf.get_setting("TIMEOUT"))
-    if not isinstance(lease, (int, float)) or isinstance(lease, bool) or timeout is None:
-        return []
-    if lease > sum(timeout):
+    if not conf.is_number(lease) or timeout is None or lease > sum(timeout):
         return []
     return [
         Warning(
