@@ -18,81 +18,66 @@ PROCESS_LOCAL_CACHES = (
 
 
 def check_backfill(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Check ``BACKFILL_LEASE_TIMEOUT``, ``BACKFILL_SELECT_RELATED``,
-    ``BACKFILL_CHANGED_FIELD`` and ``BACKFILL_RATE_LIMIT_CACHE``. Registered in ``apps.py``."""
-    return [*_lease_timeout(), *_select_related(), *_changed_field(), *_rate_limit_cache()]
-
-
-def _lease_timeout() -> list[CheckMessage]:
-    value = conf.get_setting("BACKFILL_LEASE_TIMEOUT")
-    if conf.is_number(value, positive=True):
-        return []
-    return [
-        Error(
-            f'MEISA["BACKFILL_LEASE_TIMEOUT"] is {value!r}.',
-            hint="Use a positive number of seconds (default 60).",
-            id="meisa.E030",
-        )
+    """Check the ``BACKFILL_*`` settings. Registered in ``apps.py``."""
+    problems = [
+        _lease_timeout(conf.get_setting("BACKFILL_LEASE_TIMEOUT")),
+        _select_related(conf.get_setting("BACKFILL_SELECT_RELATED")),
+        _changed_field(conf.get_setting("BACKFILL_CHANGED_FIELD")),
+        _rate_limit_cache(conf.get_setting("BACKFILL_RATE_LIMIT_CACHE")),
     ]
+    return [problem for problem in problems if problem is not None]
 
 
-def _select_related() -> list[CheckMessage]:
-    value = conf.get_setting("BACKFILL_SELECT_RELATED")
+def _problem(
+    key: str, value: Any, why: str, hint: str, id: str, level: type[Error | Warning] = Error
+) -> CheckMessage:
+    return level(f'MEISA["{key}"] is {value!r}{why}.', hint=hint, id=id)
+
+
+def _lease_timeout(value: Any) -> CheckMessage | None:
+    if conf.is_number(value, positive=True):
+        return None
+    hint = "Use a positive number of seconds (default 60)."
+    return _problem("BACKFILL_LEASE_TIMEOUT", value, "", hint, "meisa.E030")
+
+
+def _select_related(value: Any) -> CheckMessage | None:
     if value is None or (
         isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
     ):
-        return []
-    return [
-        Error(
-            f'MEISA["BACKFILL_SELECT_RELATED"] is {value!r}.',
-            hint='Use None (derived from CUSTOM_FIELDS) or a list such as ["profile"].',
-            id="meisa.E031",
-        )
-    ]
+        return None
+    hint = 'Use None (derived from CUSTOM_FIELDS) or a list such as ["profile"].'
+    return _problem("BACKFILL_SELECT_RELATED", value, "", hint, "meisa.E031")
 
 
-def _changed_field() -> list[CheckMessage]:
+def _changed_field(value: Any) -> CheckMessage | None:
     from django.contrib.auth import get_user_model
 
-    value = conf.get_setting("BACKFILL_CHANGED_FIELD")
     if value is None:
-        return []
+        return None
     root = str(value).split("__", 1)[0]
     try:
         get_user_model()._meta.get_field(root)
     except FieldDoesNotExist:
-        return [
-            Error(
-                f'MEISA["BACKFILL_CHANGED_FIELD"] is {value!r}, but the user model has no '
-                f"field {root!r}.",
-                hint='Name a date/datetime field of the user model (e.g. "updated_at"), '
-                'or a lookup path through a relation ("profile__updated_at").',
-                id="meisa.E032",
-            )
-        ]
-    return []
+        why = f", but the user model has no field {root!r}"
+        hint = (
+            'Name a date/datetime field of the user model (e.g. "updated_at"), '
+            'or a lookup path through a relation ("profile__updated_at").'
+        )
+        return _problem("BACKFILL_CHANGED_FIELD", value, why, hint, "meisa.E032")
+    return None
 
 
-def _rate_limit_cache() -> list[CheckMessage]:
-    alias = conf.get_setting("BACKFILL_RATE_LIMIT_CACHE")
-    if alias is None:
-        return []
+def _rate_limit_cache(alias: Any) -> CheckMessage | None:
     caches = getattr(settings, "CACHES", {})
+    if alias is None:
+        return None
     if not isinstance(alias, str) or alias not in caches:
-        return [
-            Error(
-                f'MEISA["BACKFILL_RATE_LIMIT_CACHE"] is {alias!r}, which is not in CACHES.',
-                hint="Name a cache alias every Celery worker shares, such as a Redis cache.",
-                id="meisa.E033",
-            )
-        ]
+        hint = "Name a cache alias every Celery worker shares, such as a Redis cache."
+        why = ", which is not in CACHES"
+        return _problem("BACKFILL_RATE_LIMIT_CACHE", alias, why, hint, "meisa.E033")
     if caches[alias].get("BACKEND") in PROCESS_LOCAL_CACHES:
-        return [
-            Warning(
-                f'MEISA["BACKFILL_RATE_LIMIT_CACHE"] is {alias!r}, a per-process cache, so '
-                "--rate is not shared between Celery workers.",
-                hint="Use a cache every worker shares (Redis, Memcached, database).",
-                id="meisa.W030",
-            )
-        ]
-    return []
+        why = ", a per-process cache, so --rate is not shared between Celery workers"
+        hint = "Use a cache every worker shares (Redis, Memcached, database)."
+        return _problem("BACKFILL_RATE_LIMIT_CACHE", alias, why, hint, "meisa.W030", Warning)
+    return None
