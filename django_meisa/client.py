@@ -41,11 +41,8 @@ USER_AGENT = f"django-meisa/{__version__}"
 
 @dataclass(frozen=True)
 class UnsubscribedList:
-    """Meisa's do-not-email list as downloaded: validated whole, emails as sent.
-
-    An entry of ``emails`` may be any JSON value: the refresh skips and counts one that
-    is not a string holding one address, so one odd entry never blocks the rest.
-    """
+    """Meisa's do-not-email list as downloaded, validated whole; ``emails`` as sent (any
+    JSON values: the refresh skips and counts an odd one, so it never blocks the rest)."""
 
     as_of: dt.datetime
     count: int
@@ -53,14 +50,12 @@ class UnsubscribedList:
 
 
 def validate_base_url(base_url: Any) -> str | None:
-    """Return why ``base_url`` is unsafe to send the API key to, or None when it is fine.
+    """Return why ``base_url`` is unsafe to send the API key to, or None (client and E002).
 
-    https is required; plain http is allowed only for localhost, for local fakes. The
-    URL is read with ``urllib3.util.parse_url``, the parser requests really connects
-    with, and must read the same with ``urlsplit``; backslashes, whitespace, control
-    characters and userinfo (``user@``) are refused outright, so no spelling can make
-    a check see one host while requests connects to another. Shared by the client and
-    the ``meisa.E002`` system check.
+    https only (http for localhost fakes). The URL must read the same with urllib3's
+    ``parse_url`` (what requests connects with) and ``urlsplit``, and backslashes,
+    whitespace, control characters and userinfo are refused, so no spelling can make a
+    check see one host while requests connects to another.
     """
     if not isinstance(base_url, str) or not base_url:
         return "must be a URL string"
@@ -81,15 +76,19 @@ def validate_base_url(base_url: Any) -> str | None:
         return "has no host"
     if host != (split_host or "").lower():
         return "has a host that different URL parsers read differently"
-    return _scheme_problem(str(parsed.scheme or "").lower(), host)
+    scheme = str(parsed.scheme or "").lower()
+    if scheme == "https" or (scheme == "http" and host in LOCAL_HOSTS):
+        return None
+    if scheme == "http":
+        return "must use https (plain http is allowed only for localhost and 127.0.0.1)"
+    return "must be an https:// URL"
 
 
 def api_key_problem(key: str) -> str | None:
-    """Return why ``key`` can't be sent as a header, or None. Never includes the key.
+    """Return why ``key`` can't be sent as a header, or None (client and E001; never the key).
 
-    Shared by the client and the ``meisa.E001`` system check: a key read from a file or
-    a secret store often carries a newline, which requests refuses with the key in its
-    error text.
+    A key read from a file often ends in a newline, which requests refuses with the key
+    in its error text.
     """
     stripped = key.strip()
     if all(33 <= ord(ch) <= 126 for ch in stripped):
@@ -100,24 +99,11 @@ def api_key_problem(key: str) -> str | None:
     )
 
 
-def _scheme_problem(scheme: str, host: str) -> str | None:
-    if scheme == "https":
-        return None
-    if scheme == "http" and host in LOCAL_HOSTS:
-        return None
-    if scheme == "http":
-        return "must use https (plain http is allowed only for localhost and 127.0.0.1)"
-    return "must be an https:// URL"
-
-
 class MeisaClient:
     """A client for Meisa's upsert and unsubscribed-emails endpoints.
 
-    Settings are read when the client is built; pass ``api_key``, ``base_url`` or
-    ``timeout`` to override them. The ``requests.Session`` is created on first use and
-    re-created after a fork, so a client built before Celery's prefork is still safe.
-    Refuses to start without a key or with a non-https remote URL (system checks don't
-    run under a WSGI server, so the client enforces them too).
+    Settings are read when it is built (``api_key``, ``base_url``, ``timeout`` override
+    them). It refuses a missing key or an unsafe URL itself: checks don't run under WSGI.
     """
 
     def __init__(
@@ -149,26 +135,17 @@ class MeisaClient:
     def __repr__(self) -> str:
         return f"<MeisaClient base_url={self.base_url!r}>"
 
-    # Public API ---------------------------------------------------------------------
-
     def upsert_contact(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """Create or update a contact and return Meisa's full contact.
+        """Create or update a contact; return Meisa's contact (string ``id`` and ``email``).
 
-        Validates ``payload`` first (``MeisaPayloadError``); raises a ``MeisaAPIError``
-        subclass for error statuses and ``MeisaConnectionError`` when Meisa is out of
-        reach. The returned dict always has a string ``id`` and ``email``.
+        Raises ``MeisaPayloadError`` before sending, and the typed errors of a failed call.
         """
         body = encode_upsert_payload(payload)
         contact = self.request("POST", UPSERT_PATH, json_body=body)
         return self.parse_contact(contact)
 
     def fetch_unsubscribed_emails(self) -> UnsubscribedList:
-        """Download the whole list of addresses that must not be emailed.
-
-        The body is validated whole: a JSON object whose ``emails`` is a list of strings,
-        ``count`` equal to its length, and a parseable ``as_of``. Anything else raises
-        ``MeisaResponseError``, so a caller never acts on a partial list.
-        """
+        """Download the whole do-not-email list; ``MeisaResponseError`` unless it is whole."""
         data = self.request("GET", UNSUBSCRIBED_PATH)
         return self.parse_unsubscribed(data)
 
@@ -178,11 +155,8 @@ class MeisaClient:
             self._session.close()
             self._session = None
 
-    # Hooks, in the order request() calls them ----------------------------------------
-
     def create_session(self) -> requests.Session:
-        """Return a new ``requests.Session`` with Meisa's headers. Called lazily by
-        ``session``; override to mount adapters or proxies."""
+        """Return a new ``requests.Session`` with Meisa's headers (override to mount adapters)."""
         session = requests.Session()
         session.headers.update(
             {
@@ -203,11 +177,7 @@ class MeisaClient:
         return self._session
 
     def request(self, method: str, path: str, *, json_body: Any = None) -> Any:
-        """Send one request and return its decoded JSON body.
-
-        Called by the endpoint methods. Never follows redirects. Raises the typed
-        errors of ``django_meisa.exceptions``; never leaks the key into a message.
-        """
+        """Send one request (redirects never followed); return its JSON body, or raise."""
         url = self.base_url + path
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
         started = time.monotonic()
@@ -268,31 +238,16 @@ class MeisaClient:
         try:
             return response.json()
         except ValueError:
-            raise MeisaResponseError(
-                f"Meisa {method} {path} returned a body that is not JSON",
-                status_code=response.status_code,
-                method=method,
-                path=path,
-                response_text=response.text,
-            ) from None
-
-    # Response parsing ---------------------------------------------------------------
+            raise _bad_body(method, path, "a body that is not JSON", response) from None
 
     @staticmethod
     def parse_contact(data: Any) -> dict[str, Any]:
         """Return the upsert response if it is a contact object, else raise."""
-        if (
-            not isinstance(data, dict)
-            or not isinstance(data.get("id"), str)
-            or not isinstance(data.get("email"), str)
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(key), str) for key in ("id", "email")
         ):
-            raise MeisaResponseError(
-                f"Meisa POST {UPSERT_PATH} returned something other than a contact "
-                "(a JSON object with string 'id' and 'email')",
-                status_code=200,
-                method="POST",
-                path=UPSERT_PATH,
-            )
+            what = "something other than a contact (a JSON object with string 'id' and 'email')"
+            raise _bad_body("POST", UPSERT_PATH, what)
         return data
 
     @staticmethod
@@ -300,12 +255,7 @@ class MeisaClient:
         """Return the unsubscribed-emails body as an ``UnsubscribedList``, validated whole."""
 
         def bad(why: str) -> MeisaResponseError:
-            return MeisaResponseError(
-                f"Meisa GET {UNSUBSCRIBED_PATH} returned an unusable list: {why}",
-                status_code=200,
-                method="GET",
-                path=UNSUBSCRIBED_PATH,
-            )
+            return _bad_body("GET", UNSUBSCRIBED_PATH, f"an unusable list: {why}")
 
         if not isinstance(data, dict):
             raise bad("the body is not a JSON object")
@@ -319,6 +269,18 @@ class MeisaClient:
         if as_of is None:
             raise bad("'as_of' is missing or not an ISO 8601 datetime")
         return UnsubscribedList(as_of=as_of, count=count, emails=emails)
+
+
+def _bad_body(
+    method: str, path: str, what: str, response: requests.Response | None = None
+) -> MeisaResponseError:
+    return MeisaResponseError(
+        f"Meisa {method} {path} returned {what}",
+        status_code=200 if response is None else response.status_code,
+        method=method,
+        path=path,
+        response_text="" if response is None else response.text,
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:
