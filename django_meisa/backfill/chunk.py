@@ -1,16 +1,13 @@
-"""One chunk of a backfill: the sync rules of ``contacts/`` applied to a few hundred users.
+"""One chunk of a backfill: contact sync's own rules (``decide``, ``state``, ``leases``,
+``announce``) called once per chunk instead of once per user.
 
-``prepare_chunk`` runs before any request (lease, states, users, mapper, suppression,
-``decide``) and ``ChunkTracker`` after the requests (the state writer, the signals).
-Both run in the thread that owns the database connection; only the upserts run
-elsewhere. The rules are contact sync's own (``decide``, ``state``, ``leases``,
-``announce``), called once per chunk instead of once per user.
+``prepare_chunk`` runs before the requests and ``ChunkTracker`` after them, both in the
+thread that owns the database connection; only the upserts run elsewhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +60,7 @@ class BackfillContext:
     dry_run: bool = False
     exclude_suppressed: bool = False
     select_related: tuple[str, ...] = ()
-    #: Called with one line per notable user (failures; dry-run sends) at verbosity 2+.
+    #: Gets one line per failure or dry-run send (verbosity 2+).
     log: Log | None = None
 
     @classmethod
@@ -78,20 +75,20 @@ class BackfillContext:
         )  # fmt: skip
 
     def note(self, line: str) -> None:
-        """Pass ``line`` to ``log`` when there is one."""
+        """Pass ``line`` to ``log``, if any."""
         if self.log is not None:
             self.log(line)
 
 
 @dataclass
 class Job:
-    """One upsert to send: the payload with ``source``, and what to record on success."""
+    """One upsert to send, and what to record on success."""
 
     user_pk: Any
     payload: dict[str, Any]
     fingerprint: str
     version: int
-    #: The contact id stored before this upsert, to notice a change of identity.
+    #: The stored contact id, to notice a change of identity.
     previous_contact_id: str = ""
 
 
@@ -121,10 +118,8 @@ class PreparedChunk:
 def prepare_chunk(user_pks: list[Any], ctx: BackfillContext) -> PreparedChunk:
     """Lease, load and map the users of ``user_pks``, ``decide`` each; return what to send.
 
-    Decides at once, without a request: users already synced during this run (a
-    resumed chunk), suppressed addresses (with ``exclude_suppressed``), and whatever
-    ``decide`` settles (no email, mapper failures, unchanged payloads unless ``force``
-    or a pending login). A dry run reads the states but leases and writes nothing.
+    Users synced earlier in this run (a resumed chunk) and suppressed addresses (with
+    ``exclude_suppressed``) are settled too. A dry run leases and writes nothing.
     """
     prepared = PreparedChunk()
     if ctx.dry_run:
@@ -156,10 +151,7 @@ def load_users(pks: list[Any], select_related: Sequence[str]) -> list[Any]:
 
 
 def first_payloads(selection: MeisaBackfillSelection, limit: int) -> list[MeisaPreview]:
-    """The previews of the first ``limit`` selected users, loaded and mapped as a chunk's.
-
-    For ``meisa_backfill --dry-run --show``: sends nothing and writes nothing.
-    """
+    """The previews of the first ``limit`` selected users, loaded as a chunk's (``--show``)."""
     pks = next(iter(selection_chunks(selection, limit)), []) if limit > 0 else []
     loaded = load_users(pks, select_related_paths())
     return [preview_contact(user, source=BACKFILL_SOURCE) for user in loaded]
@@ -234,7 +226,7 @@ def _fail(
     *,
     permanent: bool,
 ) -> None:
-    """Count, record and announce a failed user, as the worker does (the CSV, no log line)."""
+    """Count, record and announce a failed user as the worker does (no log line: the CSV)."""
     prepared.fail(pk, error_text(err), ctx)
     if prepared.writer is None:
         return
@@ -247,11 +239,11 @@ def _fail(
 
 @dataclass
 class ChunkOutcome:
-    """How a chunk ended: complete unless users were left over (redo, unsent, fatal)."""
+    """How a round ended: complete unless users were left over (redo, unsent, fatal)."""
 
     counts: MeisaBackfillCounts
     failures: list[tuple[str, str]]
-    #: Users whose lease ran out before sending: lease and map them again.
+    #: Users whose lease ran out before sending: to lease and map again.
     redo: list[Any] = field(default_factory=list)
     #: Users not sent because the run is stopping: left for ``--resume``.
     unsent: int = 0
@@ -263,41 +255,9 @@ class ChunkOutcome:
         return not (self.redo or self.unsent or self.fatal)
 
 
-def users_to_redo(outcome: ChunkOutcome, sent: int, *, stopping: bool) -> list[Any]:
-    """Return the users of a closed round to lease and map again (their lease ran out).
-
-    The one redo rule of both modes. None when the run is stopping, or when none of the
-    round's ``sent`` upserts got through (a lease too short for the timeouts would
-    otherwise loop forever): those users then count as unsent, left for ``--resume``.
-    """
-    if outcome.redo and not stopping and len(outcome.redo) < sent:
-        return outcome.redo
-    outcome.unsent += len(outcome.redo)
-    return []
-
-
-class Every:
-    """Says when ``interval`` seconds have passed since it last did: flushes, renewals."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.last = time.monotonic()
-
-    def due(self, *, now: bool = False) -> bool:
-        """True (and restart) when the interval has passed, or at once with ``now``."""
-        if not now and time.monotonic() - self.last < self.interval:
-            return False
-        self.last = time.monotonic()
-        return True
-
-
 class ChunkTracker:
-    """Applies a prepared chunk's upsert results as they arrive, then closes it.
-
-    ``apply`` buffers each result's state write; ``flush`` writes them (callers flush
-    often); ``close`` counts users with no result as unsent, writes everything and
-    releases the chunk's lease.
-    """
+    """Applies a prepared chunk's upsert results as they arrive (``apply``, ``flush``), then
+    ``close``s it: users with no result count as unsent, and the lease is released."""
 
     def __init__(self, prepared: PreparedChunk, ctx: BackfillContext) -> None:
         self.prepared = prepared

@@ -1,13 +1,13 @@
 """The backfill's one round loop: lease and map a chunk, send its upserts, record, redo.
 
-Both modes run it; only the sender differs. ``--inline`` sends through a
-``SenderPool`` (threads that only POST: while they send chunk N, the calling thread
-prepares chunk N+1); a queued chunk task sends through a ``SequentialSender`` in its
-own thread. Either way all database work stays in the calling thread.
+Both modes run it with their own sender: ``--inline`` a ``SenderPool`` (while its
+threads send chunk N, the calling thread prepares chunk N+1), a chunk task a
+``SequentialSender``. All database work stays in the calling thread.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -22,15 +22,28 @@ from django_meisa.backfill.chunk import (
     FLUSH_INTERVAL,
     BackfillContext,
     ChunkTracker,
-    Every,
     prepare_chunk,
-    users_to_redo,
 )
 from django_meisa.backfill.report import BackfillProgress, MeisaBackfillCounts
 from django_meisa.backfill.sending import SenderPool, SequentialSender
 from django_meisa.backfill.state import RENEW_INTERVAL
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import BackfillChunk
+
+
+class Every:
+    """Says when ``interval`` seconds have passed since it last did: flushes, renewals."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last = time.monotonic()
+
+    def due(self, *, now: bool = False) -> bool:
+        """True (and restart) when the interval has passed, or at once with ``now``."""
+        if not now and time.monotonic() - self.last < self.interval:
+            return False
+        self.last = time.monotonic()
+        return True
 
 
 @dataclass
@@ -176,9 +189,10 @@ class ChunkRunner:
         flight.counts.add(outcome.counts)
         flight.failures.extend(outcome.failures)
         self.closed.add(outcome.counts)
-        redo = users_to_redo(outcome, sent, stopping=self.stopping)
-        if redo:
-            self.begin_round(flight, redo)
+        # Redo only while some of the round got through: a lease too short for the
+        # timeouts would loop forever. Otherwise they are left for --resume.
+        if outcome.redo and not self.stopping and len(outcome.redo) < sent:
+            self.begin_round(flight, outcome.redo)
             return
         del self.flights[flight.chunk.pk]
         if outcome.complete:
