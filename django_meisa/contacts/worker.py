@@ -21,6 +21,7 @@ from django_meisa.contacts.decide import (
     NO_EMAIL,
     SEND,
     UNCHANGED,
+    Decision,
     StateView,
     decide,
     is_up_to_date,
@@ -46,20 +47,14 @@ from django_meisa.exceptions import MeisaError, MeisaMappingError
 from django_meisa.leases import Lease
 from django_meisa.models import MeisaSyncResult, UserSyncState
 
-#: Rounds (each at most one upsert) one call makes when changes keep arriving while it
-#: sends: at most this many upserts per call; later changes are left to their own
-#: tasks (and the sweep).
+#: Upserts one call sends at most while changes keep arriving; later ones get their own tasks.
 MAX_ROUNDS = 3
 
 
 @dataclass(frozen=True)
 class SyncOutcome:
-    """What ``sync_contact_now`` did for one user.
-
-    ``result`` is a ``MeisaSyncResult`` (a str: "synced", "unchanged", "up_to_date",
-    "skipped_no_email", "skipped_deleted", "failed_permanent", "busy", "disabled").
-    ``retry_in`` is set for "busy": seconds until the holder's lease expires.
-    """
+    """What ``sync_contact_now`` did for one user: ``result`` is a ``MeisaSyncResult``;
+    ``retry_in``, for "busy", the seconds until the holder's lease expires."""
 
     result: str
     user_pk: Any
@@ -85,12 +80,10 @@ def sync_contact_now(
     """Sync user ``user_pk`` to Meisa now, in this process, and return what happened.
 
     ``source`` overrides "signup"/"api"; ``force`` sends even when nothing changed.
-    Returns "busy" when another worker holds the user's lease. Records permanent
-    failures and returns them; raises a retryable ``MeisaError`` after recording it,
-    so callers apply their own retry policy. Sends at most ``MAX_ROUNDS`` upserts.
-    Reads and writes the state and the user on ``using`` (default: the router's write
-    alias for ``UserSyncState``), never on a replica.
-    Raises ``MeisaConfigurationError`` when django-meisa is misconfigured.
+    Returns "busy" when another worker holds the lease, and permanent failures after
+    recording them; raises a retryable ``MeisaError`` after recording it (callers retry)
+    and ``MeisaConfigurationError``. At most ``MAX_ROUNDS`` upserts; reads and writes
+    on ``using`` (default: the router's write alias for ``UserSyncState``).
     """
     if not conf.get_setting("ENABLED"):
         return SyncOutcome(MeisaSyncResult.DISABLED, user_pk)
@@ -110,22 +103,16 @@ def sync_contact_now(
             lease.release()
         # A change committed while we held the lease found it held; its task may have
         # given up, so look again now that the lease is free.
-        if outcome.result in (MeisaSyncResult.FAILED_PERMANENT, MeisaSyncResult.BUSY):
-            return outcome
-        if not has_pending(alias, user_pk):
+        pending = UserSyncState.objects.using(alias).pending().filter(user_id=user_pk)
+        done = outcome.result in (MeisaSyncResult.FAILED_PERMANENT, MeisaSyncResult.BUSY)
+        if done or not pending.exists():
             return outcome
         force = False
     return outcome
 
 
 def sync_once(
-    lease: Lease,
-    alias: str,
-    user_pk: Any,
-    client: MeisaClient,
-    *,
-    source: str | None,
-    force: bool,
+    lease: Lease, alias: str, user_pk: Any, client: MeisaClient, *, source: str | None, force: bool
 ) -> SyncOutcome:
     """One round under ``lease``: read the version, map the user as committed now, decide."""
     state = read_states(alias, [user_pk], token=lease.token).get(user_pk)
@@ -137,29 +124,26 @@ def sync_once(
     if skipped is not None:
         return skipped
     decision = decide(state, map_user(user), force=force, source=source)
-    version = state.version
-    if decision.action == NO_EMAIL:
-        write(lease, handled(version, MeisaSyncResult.SKIPPED_NO_EMAIL))
-        return SyncOutcome(MeisaSyncResult.SKIPPED_NO_EMAIL, user_pk, version)
     if decision.action == FAIL:
         assert decision.error is not None
-        return fail_permanently(lease, user_pk, version, decision.error)
-    if decision.action == UNCHANGED:
-        write(lease, handled(version, MeisaSyncResult.UNCHANGED))
-        return SyncOutcome(MeisaSyncResult.UNCHANGED, user_pk, version)
-    assert decision.action == SEND
-    payload = {**decision.payload, "source": decision.source}
-    return send(
-        lease, alias, client, user_pk, payload, decision.fingerprint, version,
-        previous_contact_id=state.contact_id,
-    )  # fmt: skip
+        return fail_permanently(lease, user_pk, state.version, decision.error)
+    if decision.action == SEND:
+        return send(lease, alias, client, state, decision)
+    result = {NO_EMAIL: MeisaSyncResult.SKIPPED_NO_EMAIL, UNCHANGED: MeisaSyncResult.UNCHANGED}
+    return handle(lease, user_pk, state.version, result[decision.action])
+
+
+def handle(lease: Lease, user_pk: Any, version: int, result: str) -> SyncOutcome:
+    """Record ``version`` as handled without a request (no email, unchanged, ineligible)."""
+    write(lease, handled(version, result))
+    return SyncOutcome(result, user_pk, version)
 
 
 def load_user(lease: Lease, alias: str, state: StateView) -> tuple[Any, SyncOutcome | None]:
     """Return ``(user, None)`` as committed now on ``alias``, or ``(None, outcome)``.
 
-    A user ``SYNC_USERS_FILTER`` / ``SHOULD_SYNC_USER`` leave out is recorded as handled
-    ("skipped_ineligible", nothing sent); a raising ``SHOULD_SYNC_USER`` fails permanently.
+    An ineligible user is handled without a request; a raising ``SHOULD_SYNC_USER``
+    fails permanently.
     """
     user_pk, version = state.user_id, state.version
     try:
@@ -167,42 +151,31 @@ def load_user(lease: Lease, alias: str, state: StateView) -> tuple[Any, SyncOutc
     except MeisaMappingError as err:
         return None, fail_permanently(lease, user_pk, version, err)
     if reason == INELIGIBLE:
-        write(lease, handled(version, MeisaSyncResult.SKIPPED_INELIGIBLE))
-        return None, SyncOutcome(MeisaSyncResult.SKIPPED_INELIGIBLE, user_pk, version)
+        return None, handle(lease, user_pk, version, MeisaSyncResult.SKIPPED_INELIGIBLE)
     if user is None:
         return None, SyncOutcome(MeisaSyncResult.SKIPPED_DELETED, user_pk, version)
     return user, None
 
 
 def send(
-    lease: Lease,
-    alias: str,
-    client: MeisaClient,
-    user_pk: Any,
-    payload: dict[str, Any],
-    fingerprint: str,
-    version: int,
-    *,
-    previous_contact_id: str = "",
+    lease: Lease, alias: str, client: MeisaClient, state: StateView, decision: Decision
 ) -> SyncOutcome:
-    """Upsert ``payload`` and record the result. Raises retryable errors after recording.
-
-    ``previous_contact_id`` (the stored one) lets a change of contact id be recorded.
-    """
+    """Upsert the decided payload and record the result; retryable errors are raised after."""
+    user_pk, version, previous_id = state.user_id, state.version, state.contact_id
     if not lease.renew():
         # Our lease expired (a very slow mapper) and another worker took over.
         return SyncOutcome(MeisaSyncResult.BUSY, user_pk, version)
     try:
-        contact = client.upsert_contact(payload)
+        contact = client.upsert_contact({**decision.payload, "source": decision.source})
     except MeisaError as err:
         if err.retryable:
             write(lease, failure(version, error_text(err), permanent=False))
             raise
         return fail_permanently(lease, user_pk, version, err)
-    if not write(lease, success(version, fingerprint, contact, previous_contact_id)):
+    if not write(lease, success(version, decision.fingerprint, contact, previous_id)):
         repair_lost_lease(alias, user_pk)
-    announce.note_identity(alias, user_pk, str(contact.get("id", ""))[:64], previous_contact_id)
-    announce.synced(user_pk, contact, payload["source"], version, previous_contact_id)
+    announce.note_identity(alias, user_pk, str(contact.get("id", ""))[:64], previous_id)
+    announce.synced(user_pk, contact, decision.source, version, previous_id)
     return SyncOutcome(MeisaSyncResult.SYNCED, user_pk, version, contact=contact)
 
 
@@ -213,17 +186,10 @@ def fail_permanently(lease: Lease, user_pk: Any, version: int, err: MeisaError) 
     return SyncOutcome(MeisaSyncResult.FAILED_PERMANENT, user_pk, version, error=err)
 
 
-def has_pending(alias: str, user_pk: Any) -> bool:
-    """True when the user's state row has a version not yet handled nor failed."""
-    return UserSyncState.objects.using(alias).pending().filter(user_id=user_pk).exists()
-
-
 def repair_lost_lease(alias: str, user_pk: Any) -> None:
-    """After sending without the lease, mark the user pending again and enqueue it.
+    """After sending without the lease, forget the fingerprint and request a sync again.
 
-    Our lease expired mid-request and another worker may have sent a newer state that
-    ours then overwrote; one more sync, with the fingerprint forgotten so that it is
-    really sent, puts the latest committed state back.
+    Another worker may have sent a newer state that ours then overwrote.
     """
     announce.logger.warning(
         "Meisa sync of user pk=%s outlived its lease; syncing again",
