@@ -34,10 +34,9 @@ def start_run(mode: str, options: dict[str, Any]) -> BackfillRun:
 
 def resumable_run(run_id: int | None = None) -> BackfillRun | None:
     """Return run ``run_id``, or the latest run that did not finish; None if there is none."""
-    runs = BackfillRun.objects.exclude(status=BackfillRun.Status.FINISHED)
     if run_id is not None:
         return BackfillRun.objects.filter(pk=run_id).first()
-    return runs.order_by("-pk").first()
+    return BackfillRun.objects.exclude(status=BackfillRun.Status.FINISHED).order_by("-pk").first()
 
 
 def set_status(run: BackfillRun, status: Any) -> None:
@@ -58,17 +57,10 @@ def add_chunk(run: BackfillRun, pks: list[Any]) -> BackfillChunk:
     return chunk
 
 
-def mark_selection_done(run: BackfillRun) -> None:
-    """Record that every selected user is in a chunk now."""
-    run.selection_done = True
-    run.save(update_fields=["selection_done"])
-
-
 def chunk_claim(chunk_id: int, seconds: float = 0.0, **rows: Any) -> Lease:
     """The claim on a chunk: the one lease, on ``BackfillChunk.claimed_until``.
 
-    A compare-and-set ``UPDATE``, so two Celery workers given the same chunk (a resumed
-    run re-dispatches unfinished chunks) never both process it. ``rows`` narrows it.
+    A compare-and-set, so two workers given the same chunk never both process it.
     """
     chunks = BackfillChunk.objects.filter(pk=chunk_id, **rows)
     return Lease(chunks, seconds, until_field="claimed_until", token_field=None)
@@ -125,7 +117,7 @@ def run_counts(run: BackfillRun) -> MeisaBackfillCounts:
 
 
 def failure_rows(run: BackfillRun) -> Iterator[tuple[str, str]]:
-    """Yield ``(user_pk, reason)`` for every failed user of ``run``, in pk order of rows."""
+    """Yield ``(user_pk, reason)`` for every failed user of ``run``."""
     rows = BackfillFailure.objects.filter(run=run).order_by("pk")
     yield from rows.values_list("user_pk", "reason").iterator(chunk_size=2000)
 
@@ -146,7 +138,8 @@ def chunk_source(
     after = to_pk(run.cursor_pk) if run.cursor_pk else None
     for pks in selection_chunks(options.selection, options.chunk_size, after=after):
         yield add_chunk(run, pks), pks
-    mark_selection_done(run)
+    run.selection_done = True  # every selected user is in a chunk now
+    run.save(update_fields=["selection_done"])
 
 
 def chunk_users(chunk: BackfillChunk, selection: MeisaBackfillSelection) -> list[Any]:
@@ -157,11 +150,7 @@ def chunk_users(chunk: BackfillChunk, selection: MeisaBackfillSelection) -> list
 def finish_run(
     run: BackfillRun, options: MeisaBackfillOptions, *, fatal: Any = None
 ) -> MeisaBackfillResult:
-    """Record the run's final status and return its result (totals from the checkpoint).
-
-    The run is finished when its selection is complete and every chunk is done;
-    otherwise it is interrupted and ``--resume`` continues it.
-    """
+    """Record the run's final status, finished or interrupted, and return its result."""
     run.refresh_from_db(from_queryset=BackfillRun.objects.all())  # the primary, not a replica
     pending = run.chunks.exclude(status=BackfillChunk.Status.DONE).count()
     interrupted = fatal is not None or pending > 0 or not run.selection_done

@@ -38,9 +38,8 @@ def run_backfill(
 ) -> MeisaBackfillResult:
     """Run (or resume) a backfill and return its result; never raises on failed users.
 
-    Called by ``meisa_backfill`` and usable from code. Raises
-    ``MeisaConfigurationError`` when django-meisa is disabled or misconfigured, and
-    ``LookupError`` when there is no run to resume.
+    Raises ``MeisaConfigurationError`` when django-meisa is disabled or misconfigured,
+    and ``LookupError`` when there is no run to resume.
     """
     if not conf.get_setting("ENABLED") and not options.dry_run:
         raise MeisaConfigurationError(
@@ -119,7 +118,8 @@ def _run_inline(
             runner.drain()
         except BaseException:
             stop.set()
-            _drain_quietly(runner)
+            with contextlib.suppress(Exception):  # record what can be; the error itself wins
+                runner.drain()
             checkpoint.set_status(run, BackfillRun.Status.INTERRUPTED)
             raise
         finally:
@@ -128,9 +128,3 @@ def _run_inline(
     result = checkpoint.finish_run(run, options, fatal=runner.fatal)
     result.unfinished_synced = runner.closed.synced - runner.completed.synced
     return result
-
-
-def _drain_quietly(runner: ChunkRunner) -> None:
-    # After an unexpected error, record what can be recorded; the error itself wins.
-    with contextlib.suppress(Exception):
-        runner.drain()

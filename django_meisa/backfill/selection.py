@@ -21,10 +21,8 @@ from django_meisa.contacts.state import state_alias, users
 class MeisaBackfillSelection:
     """The users a run syncs. Stored on the run (``as_dict``) so ``--resume`` reuses it.
 
-    ``ids`` restricts to explicit primary keys, ``since`` to users joined or changed
-    since then (see ``changed_since_q``), ``only_unsynced`` to users with no successful
-    sync yet. Inactive users are included unless ``exclude_inactive``: they are still
-    contacts, and Meisa should know them.
+    ``since``: joined or changed since then (``changed_since_q``). Inactive users are
+    included unless ``exclude_inactive``: they are still contacts Meisa should know.
     """
 
     ids: tuple[Any, ...] | None = None
@@ -64,14 +62,9 @@ class MeisaBackfillSelection:
         )
 
 
-def user_model() -> type[models.Model]:
-    """The user model the backfill syncs (``AUTH_USER_MODEL``)."""
-    return get_user_model()
-
-
 def to_pk(value: Any) -> Any:
     """Convert a primary key as stored (a string) back to the user model's pk type."""
-    return user_model()._meta.pk.to_python(value)
+    return get_user_model()._meta.pk.to_python(value)
 
 
 def read_ids_file(path: str) -> list[str]:
@@ -87,8 +80,7 @@ def read_ids_file(path: str) -> list[str]:
 def selected_users(selection: MeisaBackfillSelection) -> QuerySet[Any]:
     """Return the queryset of selected users, without the ``ids`` filter.
 
-    ``ids`` are applied a chunk at a time by ``selection_chunks`` and ``pks_in_range``,
-    so a file of a million ids never becomes one huge ``IN (...)`` query.
+    ``ids`` are applied a chunk at a time, so a million ids never make one huge ``IN``.
     """
     # The state's write alias: a lagging replica would miss new users and changes.
     # SYNC_USERS_FILTER in the same SQL: users it leaves out are never selected.
@@ -134,16 +126,14 @@ def selection_chunks(
             yield pks
 
 
-def count_selected(
-    selection: MeisaBackfillSelection, *, after: Any = None, chunk_size: int = 10000
-) -> int:
+def count_selected(selection: MeisaBackfillSelection, *, after: Any = None) -> int:
     """Return how many users are selected after pk ``after`` (for the progress total)."""
     if selection.ids is None:
         queryset = selected_users(selection)
         if after is not None:
             queryset = queryset.filter(pk__gt=after)
         return queryset.count()
-    return sum(len(pks) for pks in selection_chunks(selection, chunk_size, after=after))
+    return sum(len(pks) for pks in selection_chunks(selection, 10000, after=after))
 
 
 def pk_chunks(
@@ -166,10 +156,7 @@ def pk_chunks(
 
 
 def pks_in_range(selection: MeisaBackfillSelection, first: Any, last: Any) -> list[Any]:
-    """Return the selected primary keys from ``first`` to ``last`` inclusive, in order.
-
-    Used to rebuild a chunk on resume or in a Celery worker from its stored range.
-    """
+    """Return the selected primary keys from ``first`` to ``last`` inclusive, in order."""
     page = selected_users(selection).filter(pk__gte=first, pk__lte=last)
     if selection.ids is not None:
         page = page.filter(pk__in=[pk for pk in selection.ids if first <= pk <= last])
@@ -179,16 +166,15 @@ def pks_in_range(selection: MeisaBackfillSelection, first: Any, last: Any) -> li
 def select_related_paths() -> list[str]:
     """The relations to join when loading a chunk's users for the mapper.
 
-    ``MEISA["BACKFILL_SELECT_RELATED"]`` when set; otherwise derived from the attribute
-    paths in ``CUSTOM_FIELDS``, ``EXTERNAL_ID_FIELD`` and the name fields, keeping each
-    leading run of to-one relations (``"profile.plan"`` joins ``profile``).
+    ``MEISA["BACKFILL_SELECT_RELATED"]``, else the leading to-one relations of the mapped
+    attribute paths (``"profile.plan"`` joins ``profile``).
     """
     explicit = conf.get_setting("BACKFILL_SELECT_RELATED")
     if explicit is not None:
         return list(explicit)
     paths: set[str] = set()
     for path in _mapped_attribute_paths():
-        relation = _to_one_prefix(user_model(), path.split("."))
+        relation = _to_one_prefix(get_user_model(), path.split("."))
         if relation:
             paths.add("__".join(relation))
     return sorted(paths)
@@ -218,7 +204,7 @@ def _to_one_prefix(model: type[models.Model], parts: list[str]) -> list[str]:
 
 def _has_field(name: str) -> bool:
     try:
-        user_model()._meta.get_field(name)
+        get_user_model()._meta.get_field(name)
     except FieldDoesNotExist:
         return False
     return True
