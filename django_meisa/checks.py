@@ -18,9 +18,7 @@ from django_meisa.client import api_key_problem, validate_base_url
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the shape of ``settings.MEISA``, the key, the URL and the timeout."""
-    raw = getattr(settings, "MEISA", None)
-    if raw is None:
-        raw = {}
+    raw = getattr(settings, "MEISA", None) or {}
     if not isinstance(raw, dict):
         return [
             Error(
@@ -34,14 +32,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 def _unknown_keys(raw: dict[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for key in raw:
-        if key in conf.DEFAULTS:
-            continue
+    for key in (key for key in raw if key not in conf.DEFAULTS):
         close = difflib.get_close_matches(str(key), list(conf.DEFAULTS), n=1, cutoff=0.6)
         hint = (
             f'Did you mean MEISA["{close[0]}"]?'
             if close
-            else ("Valid keys: " + ", ".join(sorted(conf.DEFAULTS)))
+            else "Valid keys: " + ", ".join(sorted(conf.DEFAULTS))
         )
         errors.append(Error(f'Unknown setting MEISA["{key}"].', hint=hint, id="meisa.E003"))
     return errors
@@ -53,9 +49,7 @@ def _api_key() -> list[CheckMessage]:
     key = conf.get_setting("API_KEY")
     if isinstance(key, str) and key.strip():
         problem = api_key_problem(key)
-        if problem is None:
-            return []
-        return [Error(f'MEISA["API_KEY"] {problem}.', id="meisa.E001")]
+        return [Error(f'MEISA["API_KEY"] {problem}.', id="meisa.E001")] if problem else []
     return [
         Error(
             'MEISA["API_KEY"] is not set while django-meisa is enabled.',
@@ -112,12 +106,10 @@ def check_suppression_mirror(
 def check_suppression_mirror_deploy(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """Deploy-only: the same as ``check_suppression_mirror`` for ``check --deploy``
-    without ``--database`` (with it, the database-tagged check reports instead).
+    """Deploy-only: ``check_suppression_mirror`` for ``check --deploy`` without ``--database``.
 
-    Django 6.1 hands every alias to every check even without ``--database``, so there
-    this check can't tell the two apart and always reports: with both flags the warning
-    then shows twice, which beats a ``--deploy`` that never shows it.
+    Django 6.1 hands every alias to every check, so there it always reports: twice with
+    both flags beats a ``--deploy`` that never shows it.
     """
     import django
     from django.db import router

@@ -152,8 +152,6 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_MAX_MIRROR_AGE": None,
 }
 
-UNSET: Any = object()
-
 
 def user_settings() -> dict[str, Any]:
     """Return ``settings.MEISA`` as given by the site (an empty dict when absent)."""
@@ -162,21 +160,15 @@ def user_settings() -> dict[str, Any]:
 
 
 def get_setting(name: str) -> Any:
-    """Return ``MEISA[name]``, or its default. Called at use time, never cached.
+    """Return ``MEISA[name]``, or its default; read at use time, never cached.
 
-    Raises ``KeyError`` for a name that is not in ``DEFAULTS``: that is a bug in
-    django-meisa itself, not a user error.
+    A ``KeyError`` (a name not in ``DEFAULTS``) is a bug in django-meisa, not the site's.
     """
-    default = DEFAULTS[name]
-    return user_settings().get(name, default)
+    return user_settings().get(name, DEFAULTS[name])
 
 
 def timeout() -> tuple[float, float]:
-    """Return ``MEISA["TIMEOUT"]`` as a ``(connect, read)`` pair of seconds.
-
-    A single number is used for both. Raises ``MeisaConfigurationError`` for anything
-    else, naming the setting.
-    """
+    """Return ``MEISA["TIMEOUT"]`` as ``(connect, read)`` seconds, or raise naming it."""
     from django_meisa.exceptions import MeisaConfigurationError
 
     value = get_setting("TIMEOUT")
@@ -208,11 +200,8 @@ def is_number(
     integer: bool = False,
     positive: bool = False,
 ) -> bool:
-    """True when ``value`` is a real number (never a bool) within the bounds.
-
-    The one numeric test behind the E017, E024 and E030 system checks. ``positive``
-    excludes zero itself; ``integer`` refuses floats.
-    """
+    """True when ``value`` is a real number (never a bool) within the bounds: the one
+    numeric test of the system checks. ``positive`` excludes zero; ``integer`` floats."""
     kind: Any = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind):
         return False

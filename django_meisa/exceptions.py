@@ -6,10 +6,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 class MeisaError(Exception):
-    """Base of every error django-meisa raises.
+    """Base of every error django-meisa raises; messages hold no key, body or personal data.
 
-    ``retryable`` tells the caller whether trying the same call again later can succeed.
-    Messages never contain the API key, request bodies or personal data.
+    ``retryable``: whether the same call can succeed later.
     """
 
     retryable: bool = False
@@ -29,12 +28,8 @@ class MeisaPayloadError(MeisaError, ValueError):
 
 
 class MeisaMappingError(MeisaError):
-    """The configured mapper raised or returned something unusable for a user.
-
-    Not retryable: the same user maps the same way until the code or data changes.
-    The message names the mapper entry (e.g. ``MEISA["CUSTOM_FIELDS"]["plan"]``) and
-    never holds the user's data.
-    """
+    """The mapper raised or returned something unusable; the message names the entry
+    (e.g. ``MEISA["CUSTOM_FIELDS"]["plan"]``), never the user's data."""
 
 
 class MeisaNoEmailError(MeisaMappingError):
@@ -54,9 +49,8 @@ class MeisaTimeoutError(MeisaConnectionError):
 class MeisaAPIError(MeisaError):
     """Meisa answered with an error status or an unusable body.
 
-    Carries ``status_code``, the request ``method`` and ``path``, and Meisa's request id
-    when it sent one. The response body is kept on ``response_text`` (truncated) for
-    debugging, but never put in the message, because it may echo personal data.
+    ``response_text`` (truncated) is for debugging, never in the message: it may echo
+    personal data.
     """
 
     def __init__(
@@ -105,74 +99,47 @@ class MeisaServerError(MeisaAPIError):
 
 
 class MeisaRedirectError(MeisaAPIError):
-    """3xx: never followed, so the API key cannot leak to another host.
-
-    Not retryable: a redirect means ``MEISA["BASE_URL"]`` is wrong (http instead of
-    https, a missing path segment) and needs fixing.
-    """
+    """3xx: never followed, so the key cannot leak; ``MEISA["BASE_URL"]`` needs fixing."""
 
 
 class MeisaResponseError(MeisaAPIError):
-    """A 2xx whose body is not the documented JSON shape (a proxy's HTML page, a cut body).
-
-    Retryable: the upsert is idempotent, and such bodies usually come from a
-    transient fault between us and Meisa.
-    """
+    """A 2xx whose body is not the documented JSON (a proxy's page, a cut body). Retryable:
+    the upsert is idempotent and such faults are usually transient."""
 
     retryable = True
 
 
 class MeisaRetriesExhaustedError(MeisaError):
-    """A contact sync kept failing retryably (5xx, timeouts, malformed bodies) for
-    ``MEISA["SYNC_GIVE_UP_AFTER_SWEEPS"]`` sweep cycles and is now marked failed, until
-    the user changes again. Its message carries the last error's text. Not retryable."""
+    """A contact sync failed retryably for ``SYNC_GIVE_UP_AFTER_SWEEPS`` sweep cycles and
+    is marked failed until the user changes; the message carries the last error."""
 
 
 class MeisaStaleListError(MeisaError):
-    """Meisa's list has an ``as_of`` older than the one already applied; not applied.
-
-    Retryable: a later download normally carries a newer ``as_of``.
-    """
+    """Meisa's list is older (``as_of``) than the one applied; not applied. Retryable."""
 
     retryable = True
 
 
 class MeisaSuppressionUnavailable(MeisaError):
-    """The suppression table could not be read, so nothing was sent (fail closed).
-
-    Raised by ``SuppressionEmailBackend`` unless ``MEISA["SUPPRESSION_FAIL_OPEN"]`` is
-    set; the database error is chained as ``__cause__``.
-    """
+    """The suppression table could not be read, so nothing was sent (fail closed, unless
+    ``SUPPRESSION_FAIL_OPEN``); the database error is the ``__cause__``."""
 
     retryable = True
 
 
 class MeisaSuppressionNotLoaded(MeisaSuppressionUnavailable):
-    """The suppression mirror has never been loaded, so nothing was sent (fail closed).
-
-    Raised by ``SuppressionEmailBackend`` until the first successful refresh, unless
-    ``MEISA["SUPPRESSION_FAIL_OPEN"]`` is set or the message is bypassed. The backend
-    has already asked a worker for a refresh; ``manage.py meisa_refresh_suppressions``
-    fills the mirror at once.
-    """
+    """The mirror was never loaded, so nothing was sent (fail closed). A refresh is already
+    requested; ``manage.py meisa_refresh_suppressions`` fills the mirror at once."""
 
 
 class MeisaSuppressionStale(MeisaSuppressionUnavailable):
-    """The mirror is older than ``MEISA["SUPPRESSION_MAX_AGE"]`` and the policy is "raise".
-
-    Raised by ``SuppressionEmailBackend`` only with
-    ``MEISA["SUPPRESSION_STALE_POLICY"] = "raise"``; the default ("warn") sends, logs an
-    ERROR and sends the ``suppression_stale`` signal instead.
-    """
+    """The mirror is older than ``SUPPRESSION_MAX_AGE`` and ``SUPPRESSION_STALE_POLICY``
+    is "raise" (the default, "warn", sends and reports it)."""
 
 
 class MeisaRecipientsSuppressed(MeisaError):
-    """Every recipient of one or more messages is suppressed (``ALL_SUPPRESSED="raise"``).
-
-    Raised by ``SuppressionEmailBackend`` after the rest of the batch was sent.
-    ``messages`` holds the messages that were not sent, ``sent`` how many were.
-    Suppressed addresses are on each message's ``meisa_suppressed``, never in the text.
-    """
+    """Every recipient of some messages is suppressed (``ALL_SUPPRESSED="raise"``); raised
+    after the rest was sent. ``messages``: those not sent; ``sent``: how many were."""
 
     def __init__(self, messages: list[object], sent: int) -> None:
         self.messages = messages

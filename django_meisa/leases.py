@@ -1,12 +1,8 @@
 """The one lease: a conditional UPDATE of an ``..._until`` column, for any rows of any table.
 
-Used for a user's sync (``UserSyncState.lease_until``/``lease_token``), a backfill
-chunk's users (the same columns, one token for the chunk), a backfill chunk's claim
-(``BackfillChunk.claimed_until``) and the suppression refresh
-(``SuppressionRefreshState.lease_until``/``lease_owner``). Taking it is one
-``UPDATE ... WHERE until IS NULL OR until < now``: atomic on every database and across
-hosts, with no transaction held open while the holder talks to Meisa. A crashed
-holder's lease simply expires.
+A user's sync, a backfill chunk's users and claim, and the suppression refresh all take
+it with one ``UPDATE ... WHERE until IS NULL OR until < now``: atomic across hosts, with
+no transaction held open while the holder talks to Meisa; a crashed holder's lease expires.
 """
 
 from __future__ import annotations
@@ -41,11 +37,10 @@ def new_token() -> str:
 
 @dataclass
 class Lease:
-    """A lease on the rows of ``rows`` for ``seconds``, marked with ``token``.
+    """A lease on ``rows`` for ``seconds``, marked with ``token``.
 
-    ``token_field`` None leases by the ``until`` column alone (a chunk claim, whose
-    queryset already says which state may hold it), and releases whatever holds
-    ``rows`` (a resumed backfill taking back a dead run's leases).
+    ``token_field`` None leases by the ``until`` column alone (a chunk claim) and
+    releases whatever holds ``rows``.
     """
 
     rows: QuerySet[Any]

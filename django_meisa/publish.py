@@ -12,12 +12,9 @@ BACKFILL_CHUNK = "django_meisa.tasks.backfill_chunk"
 
 
 def publish_task(name: str, args: tuple[Any, ...], **options: Any) -> None:
-    """Publish task ``name`` with ``args`` on the current Celery app; errors propagate.
+    """Publish task ``name`` with ``args`` and ``apply_async``'s ``options``; errors propagate.
 
-    ``options`` are ``apply_async``'s (``countdown``, ``retry``, ``retry_policy``...).
-    With ``task_always_eager`` the registered task runs here, as ``apply_async`` would
-    run it; otherwise the message is sent by name (``send_task``), which needs only
-    the name, never the task's module.
+    Sent by name (``send_task``); under ``task_always_eager`` the task runs here instead.
     """
     if current_app.conf.task_always_eager and name in current_app.tasks:
         current_app.tasks[name].apply_async(args, **options)

@@ -1,10 +1,4 @@
-"""The one retry policy: exponential backoff with equal jitter, Retry-After, a held lease.
-
-The sync task (per retry) and the backfill (per user, in its sender threads) both use
-``MeisaRetryPolicy``. Its backoff is driven by ``MEISA["SYNC_RETRY_BACKOFF"]``,
-``MEISA["SYNC_RETRY_BACKOFF_MAX"]`` and ``MEISA["SYNC_RETRY_AFTER_MAX"]``, read when a
-delay is computed, unless a caller passes its own values.
-"""
+"""The one retry policy (the sync task and the backfill): backoff, Retry-After, a held lease."""
 
 from __future__ import annotations
 
@@ -19,13 +13,11 @@ from django_meisa.exceptions import MeisaRateLimitError
 class MeisaRetryPolicy:
     """How long to wait before trying a failed upsert again, and how often.
 
-    ``retries`` bounds attempts after a 5xx, timeout, connection error or malformed
-    body (the backfill's per-user bound; the sync task uses ``SYNC_MAX_RETRIES``).
-    Backoff is exponential, ``backoff * 2**n`` capped at ``backoff_max``, with *equal
-    jitter*: a fixed half plus a random half, so a burst of failures does not come back
-    in step. A 429's ``Retry-After`` (capped at ``retry_after_max``) is a minimum wait;
-    the backfill pauses every sender for it, up to ``rate_limit_waits`` times per user.
-    ``None`` reads the matching ``SYNC_RETRY_*`` setting.
+    Backoff is ``backoff * 2**n`` capped at ``backoff_max``, with *equal jitter* (a fixed
+    half plus a random half) so a burst of failures does not come back in step. A 429's
+    ``Retry-After``, capped at ``retry_after_max``, is a minimum wait. ``retries`` and
+    ``rate_limit_waits`` bound the backfill's attempts per user. ``None`` reads the
+    matching ``SYNC_RETRY_*`` setting, at call time.
     """
 
     retries: int = 5
@@ -51,8 +43,7 @@ class MeisaRetryPolicy:
         return min(max(hint, 0.0), _or_setting(self.retry_after_max, "SYNC_RETRY_AFTER_MAX"))
 
     def countdown(self, err: Exception, retries: int) -> float:
-        """Seconds before retry number ``retries + 1`` after ``err``: the backoff, or a
-        429's Retry-After when that is longer."""
+        """Seconds before retry ``retries + 1`` after ``err``: backoff, or a longer Retry-After."""
         delay = self.backoff_for(retries + 1)
         if isinstance(err, MeisaRateLimitError) and err.retry_after is not None:
             delay = max(delay, self.pause_for(err))
@@ -69,12 +60,10 @@ def retry_countdown(err: Exception, retries: int) -> float:
 
 
 def busy_countdown(lease_left: float | None) -> float:
-    """Return the wait before retrying work that found its lease held ("busy").
+    """Return the wait before retrying work whose lease is held ("busy").
 
-    The one rule for a held lease, used by the sync task and the backfill chunk task:
-    the holder finishes the work (the sync holder looks for newer changes when it
-    releases), so a retry only matters if the holder died. Wait about until its lease
-    expires, at least 1 s, capped at ``SYNC_RETRY_BACKOFF_MAX``, plus up to 1 s of jitter.
+    The holder finishes the work, so a retry only matters if it died: wait about until
+    its lease expires (1 s to ``SYNC_RETRY_BACKOFF_MAX``), plus up to 1 s of jitter.
     """
     ceiling = float(conf.get_setting("SYNC_RETRY_BACKOFF_MAX"))
     return min(ceiling, max(1.0, lease_left or 0.0)) + random.uniform(0, 1)
