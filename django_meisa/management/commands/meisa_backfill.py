@@ -26,18 +26,21 @@ INTERRUPTED_EXIT = 130
 
 def positive_int(value: str) -> int:
     """argparse type: an integer of at least 1."""
-    number = int(value)
-    if number < 1:
+    if (number := int(value)) < 1:
         raise ArgumentTypeError(f"must be at least 1, not {number}")
     return number
 
 
 def positive_float(value: str) -> float:
     """argparse type: a number above 0."""
-    number = float(value)
-    if not number > 0:
+    if not (number := float(value)) > 0:
         raise ArgumentTypeError(f"must be above 0, not {value}")
     return number
+
+
+def flag(group: Any, name: str, help: str) -> None:
+    """Add a ``store_true`` option."""
+    group.add_argument(name, action="store_true", help=help)
 
 
 def since_datetime(value: str) -> dt.datetime:
@@ -61,121 +64,48 @@ class Command(BaseCommand):
         "CommandError then."
     )
 
+    # fmt: off
     def add_arguments(self, parser: ArgumentParser) -> None:
         """Declare the selection, mode, throughput and reporting options."""
-        self.add_selection_arguments(parser)
-        self.add_sending_arguments(parser)
-        self.add_reporting_arguments(parser)
-
-    def add_selection_arguments(self, parser: ArgumentParser) -> None:
-        """Which users: --since, --ids, --ids-file, --only-unsynced, --exclude-*."""
         sel = parser.add_argument_group("selection (default: every user)")
-        sel.add_argument(
-            "--since",
-            type=since_datetime,
-            metavar="DATE",
-            help="Only users joined or changed since DATE (YYYY-MM-DD or ISO).",
-        )
+        sel.add_argument("--since", type=since_datetime, metavar="DATE",
+                         help="Only users joined or changed since DATE (YYYY-MM-DD or ISO).")
         sel.add_argument("--ids", metavar="PK[,PK...]", help="Only these primary keys.")
-        sel.add_argument(
-            "--ids-file",
-            metavar="PATH",
-            help="Only the primary keys in PATH (one per line, or commas).",
-        )
-        sel.add_argument(
-            "--only-unsynced", action="store_true", help="Only users never synced successfully."
-        )
-        sel.add_argument(
-            "--exclude-suppressed",
-            action="store_true",
-            help="Skip users whose email is on the local suppression list.",
-        )
-        sel.add_argument(
-            "--exclude-inactive",
-            action="store_true",
-            help="Skip users with is_active=False (included by default).",
-        )
-
-    def add_sending_arguments(self, parser: ArgumentParser) -> None:
-        """How: --inline/--enqueue, --concurrency, --rate, --chunk-size, --retries."""
+        sel.add_argument("--ids-file", metavar="PATH",
+                         help="Only the primary keys in PATH (one per line, or commas).")
+        flag(sel, "--only-unsynced", "Only users never synced successfully.")
+        flag(sel, "--exclude-suppressed",
+             "Skip users whose email is on the local suppression list.")
+        flag(sel, "--exclude-inactive", "Skip users with is_active=False (included by default).")
         mode = parser.add_mutually_exclusive_group()
-        mode.add_argument(
-            "--inline",
-            dest="mode",
-            action="store_const",
-            const=INLINE,
-            help="Send from this process (default without a real broker).",
-        )
-        mode.add_argument(
-            "--enqueue",
-            dest="mode",
-            action="store_const",
-            const=ENQUEUE,
-            help="Queue chunks for Celery workers (default with a broker).",
-        )
+        mode.add_argument("--inline", dest="mode", action="store_const", const=INLINE,
+                          help="Send from this process (default without a real broker).")
+        mode.add_argument("--enqueue", dest="mode", action="store_const", const=ENQUEUE,
+                          help="Queue chunks for Celery workers (default with a broker).")
         run = parser.add_argument_group("throughput")
-        run.add_argument(
-            "--concurrency",
-            type=positive_int,
-            default=4,
-            help="Sender threads in --inline mode (default 4).",
-        )
-        run.add_argument(
-            "--rate",
-            type=positive_float,
-            metavar="N",
-            help="At most N requests per second across all threads.",
-        )
-        run.add_argument(
-            "--chunk-size",
-            type=positive_int,
-            default=500,
-            help="Users per chunk, checkpoint and Celery task (default 500).",
-        )
-        run.add_argument(
-            "--retries",
-            type=int,
-            default=MeisaRetryPolicy.retries,
-            help="Retries after a 5xx or timeout before a user counts as failed (default 5).",
-        )
-        run.add_argument(
-            "--no-wait",
-            action="store_true",
-            help="With --enqueue, return once the chunks are queued.",
-        )
-
-    def add_reporting_arguments(self, parser: ArgumentParser) -> None:
-        """--force, --dry-run, --resume, --failures-csv, --progress-interval."""
+        run.add_argument("--concurrency", type=positive_int, default=4,
+                         help="Sender threads in --inline mode (default 4).")
+        run.add_argument("--rate", type=positive_float, metavar="N",
+                         help="At most N requests per second across all threads.")
+        run.add_argument("--chunk-size", type=positive_int, default=500,
+                         help="Users per chunk, checkpoint and Celery task (default 500).")
+        run.add_argument("--retries", type=int, default=MeisaRetryPolicy.retries,
+                         help="Retries after a 5xx or timeout before a user counts as failed "
+                         "(default 5).")
+        flag(run, "--no-wait", "With --enqueue, return once the chunks are queued.")
         out = parser.add_argument_group("behaviour and reporting")
-        out.add_argument(
-            "--force",
-            action="store_true",
-            help="Send users whose payload is unchanged since their last sync.",
-        )
-        out.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="Map and validate every user, report, send nothing.",
-        )
-        out.add_argument(
-            "--show",
-            type=positive_int,
-            metavar="N",
-            help="With --dry-run: first print the JSON the first N users' upserts would send.",
-        )
-        out.add_argument(
-            "--resume",
-            nargs="?",
-            const=True,
-            default=False,
-            metavar="RUN",
-            help="Continue the latest unfinished run (or run number RUN).",
-        )
-        out.add_argument(
-            "--failures-csv", metavar="PATH", help="Write each failed user's pk and reason to PATH."
-        )
+        flag(out, "--force", "Send users whose payload is unchanged since their last sync.")
+        flag(out, "--dry-run", "Map and validate every user, report, send nothing.")
+        out.add_argument("--show", type=positive_int, metavar="N",
+                         help="With --dry-run: first print the JSON the first N users' upserts "
+                         "would send.")
+        out.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN",
+                         help="Continue the latest unfinished run (or run number RUN).")
+        out.add_argument("--failures-csv", metavar="PATH",
+                         help="Write each failed user's pk and reason to PATH.")
         out.add_argument("--progress-interval", type=positive_float, default=10.0,
-                         metavar="SECONDS", help="Seconds between lines off a TTY.")  # fmt: skip
+                         metavar="SECONDS", help="Seconds between lines off a TTY.")
+    # fmt: on
 
     def handle(self, *args: Any, **opts: Any) -> None:
         """Run the backfill, print the summary, and raise ``CommandError`` on failures."""

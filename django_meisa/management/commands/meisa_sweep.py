@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError
 
 from django_meisa import conf
 from django_meisa.contacts.deletion import sweep_deletions
@@ -17,9 +17,6 @@ class Command(BaseCommand):
         "workers) and unsent deleted-user upserts, as the periodic sweep task does. "
         "Prints the counts. Exits non-zero when django-meisa is disabled or the sweep fails."
     )
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        pass
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not conf.get_setting("ENABLED"):
