@@ -99,26 +99,35 @@ class SuppressionEmailBackend(BaseEmailBackend):
         in ``extra_headers`` (as ``"header:<name>"``) and what ``message.recipients()``
         returns (as ``"recipients()"``), so a message subclass can't add a recipient
         the filter never saw."""
-        # Empty values are no recipient at all (Django's recipients() skips them too).
         parsed = {
-            field: [self._parse(v) for v in (getattr(message, field, None) or []) if v]
-            for field in RECIPIENT_FIELDS
+            field: self._parse_all(getattr(message, field, None)) for field in RECIPIENT_FIELDS
         }
-        for name, value in (getattr(message, "extra_headers", None) or {}).items():
-            if str(name).lower() in HEADER_FIELDS:
-                parsed[HEADER_PREFIX + str(name)] = parse_address_header(value)
-        parsed[ENVELOPE] = [self._parse(v) for v in _envelope(message) if v]
+        headers = getattr(message, "extra_headers", None)
+        if headers:
+            for name, value in headers.items():
+                if str(name).lower() in HEADER_FIELDS:
+                    parsed[HEADER_PREFIX + str(name)] = parse_address_header(value)
+        parsed[ENVELOPE] = self._parse_all(_envelope(message))
         return parsed
 
-    def _parse(self, value: Any) -> MeisaRecipient:
+    def _parse_all(self, values: Any) -> list[MeisaRecipient]:
         # Each recipient is met about three times per batch (its field, recipients(),
-        # the envelope check): parse each distinct plain string once per batch.
-        if type(value) is not str:
-            return parse_recipient(value)
-        found = self._parsed.get(value)
-        if found is None:
-            found = self._parsed[value] = parse_recipient(value)
-        return found
+        # the envelope check): each distinct plain string is parsed once per batch.
+        # Only exact strs are memoised: any other object could hash like a string and
+        # still convert to another address. Empty values are no recipient at all
+        # (Django's recipients() skips them too).
+        memo = self._parsed
+        parsed = []
+        for value in values or ():
+            if not value:
+                continue
+            found = memo.get(value) if type(value) is str else None
+            if found is None:
+                found = parse_recipient(value)
+                if type(value) is str:
+                    memo[value] = found
+            parsed.append(found)
+        return parsed
 
     def lookup(self, keys: set[str]) -> set[str] | None:
         """Return the suppressed keys among ``keys``; None means "send nothing".
@@ -225,10 +234,8 @@ class SuppressionEmailBackend(BaseEmailBackend):
     def envelope_is_clean(self, message: Any, checked: set[str], suppressed: set[str]) -> bool:
         """True when every address ``message.recipients()`` now returns was checked and
         is not suppressed. Called after ``filter_message``; a False drops the message."""
-        for value in _envelope(message):
-            if not value:
-                continue
-            key = self._parse(value).key
+        for recipient in self._parse_all(_envelope(message)):
+            key = recipient.key
             if key is None or key in suppressed or key not in checked:
                 logger.warning("A message's recipients() returned an unchecked address; not sent")
                 return False
