@@ -58,7 +58,8 @@ def canonical_keys(values: Iterable[Any]) -> list[str | None]:
     items = values if isinstance(values, list) else list(values)
     if not items:
         return []
-    if all(type(item) is str for item in items):
+    # Exact strs only (checked in C): a str subclass's str() may differ from its text.
+    if set(map(type, items)) == {str}:
         text = "\n".join(items)
         if (
             text.isascii()
@@ -66,7 +67,7 @@ def canonical_keys(values: Iterable[Any]) -> list[str | None]:
             and _PLAIN_BATCH.fullmatch(text)
             and max(map(len, items)) <= MAX_KEY_LENGTH
         ):
-            return list(text.lower().split("\n"))
+            return text.lower().split("\n")  # type: ignore[return-value]
     return [canonical_key(item) for item in items]
 
 
