@@ -20,10 +20,9 @@ MeisaFieldSpec = tuple[str, Any]
 def build_contact_payload(user: Any) -> dict[str, Any]:
     """Return the upsert payload for ``user``, encoded, without ``source``.
 
-    Called by ``sync.sync_contact_now`` and the backfill. Uses ``MEISA["MAPPER"]`` when
-    set, else the built-in mapper driven by ``CUSTOM_FIELDS``, ``TAG_NAMES`` and
-    ``EXTERNAL_ID_FIELD``. Raises ``MeisaNoEmailError`` when the user has no email, and
-    ``MeisaMappingError`` naming the mapper entry for anything raised or unusable.
+    Uses ``MEISA["MAPPER"]`` when set, else the built-in mapper. Raises
+    ``MeisaNoEmailError`` for a user without email, and ``MeisaMappingError`` naming the
+    mapper entry for anything raised or unusable.
     """
     mapper_path = conf.get_setting("MAPPER")
     if mapper_path:
@@ -50,11 +49,8 @@ def check_email(email: Any) -> None:
 
 
 def default_payload(user: Any) -> dict[str, Any]:
-    """Return the built-in mapper's payload for ``user`` (not yet encoded).
-
-    Sends email, external_id, first_name, last_name, the ``CUSTOM_FIELDS`` and the
-    ``TAG_NAMES``. Raises ``MeisaMappingError`` naming the failing setting entry.
-    """
+    """Return the built-in mapper's payload for ``user`` (not yet encoded): email,
+    external_id, names, ``CUSTOM_FIELDS`` and ``TAG_NAMES``; call it from your MAPPER."""
     payload: dict[str, Any] = {
         "email": getattr(user, email_field_name(user), None),
         "external_id": external_id(user),
@@ -84,10 +80,8 @@ def external_id(user: Any) -> str | None:
 
 
 def name_value(user: Any, setting: str) -> Any:
-    """Return the first/last name from ``MEISA[setting]``; None sends no name.
-
-    The default path is skipped quietly on a custom user model that lacks it.
-    """
+    """Return the first/last name from ``MEISA[setting]`` (a default path the user model
+    lacks gives None: no name)."""
     path = conf.get_setting(setting)
     if not path or (path == conf.DEFAULTS[setting] and not hasattr(type(user), path)):
         return None
@@ -96,10 +90,7 @@ def name_value(user: Any, setting: str) -> Any:
 
 
 def custom_fields(user: Any) -> dict[str, Any]:
-    """Return ``CUSTOM_FIELDS`` evaluated for ``user``, each value JSON-encoded.
-
-    A missing related object (no profile yet) gives None, which Meisa stores as null.
-    """
+    """Return ``CUSTOM_FIELDS`` evaluated for ``user``, each value JSON-encoded."""
     fields = conf.get_setting("CUSTOM_FIELDS") or {}
     values = {}
     for name, spec in fields.items():
@@ -135,15 +126,11 @@ def run_custom_mapper(path: Any, user: Any) -> dict[str, Any]:
     return dict(result)
 
 
-# Specs: attribute paths and dotted callables -------------------------------------------
-
-
 def classify_spec(spec: Any, user_model: type) -> MeisaFieldSpec:
     """Return ``("attribute", path)`` or ``("callable", dotted_path_or_callable)``.
 
-    A string whose first segment is an attribute of the user model (a field, relation
-    or property) is an attribute path; any other dotted string names a callable.
-    Shared by the mapper and the ``meisa.E011`` check.
+    A string starting with an attribute of the user model is an attribute path; any
+    other dotted string names a callable.
     """
     if callable(spec):
         return ("callable", spec)
@@ -163,15 +150,14 @@ def evaluate_spec(user: Any, spec: Any, entry: str) -> Any:
         raise MeisaMappingError(f"{entry} {err}") from None
     if kind == "attribute":
         return resolve_path(user, target, entry)
-    func = load_callable(target, f"{entry} ({describe(target)})")
-    return call_user_callable(func, user, f"{entry} ({describe(target)})")
+    entry = f"{entry} ({describe(target)})"
+    return call_user_callable(load_callable(target, entry), user, entry)
 
 
 def resolve_path(obj: Any, path: str, entry: str) -> Any:
-    """Follow ``path`` ("profile.plan") from ``obj``; methods on the way are called.
+    """Follow ``path`` ("profile.plan") from ``obj``, calling methods on the way.
 
-    A missing related object or a None on the way gives None. Raises
-    ``MeisaMappingError`` naming ``entry`` for an unknown attribute or a raising method.
+    A missing related object or a None on the way gives None (Meisa stores null).
     """
     value = obj
     for segment in path.split("."):
@@ -210,11 +196,8 @@ def load_callable(path: Any, entry: str) -> Callable[..., Any]:
 
 
 def call_user_callable(func: Callable[..., Any], user: Any, entry: str) -> Any:
-    """Call a site-provided ``func(user)``; wrap whatever it raises.
-
-    The original exception is chained for debugging, but only its type is put in the
-    message, because its text may hold personal data.
-    """
+    """Call a site-provided ``func(user)``; what it raises is chained, and only its type
+    named: its text may hold personal data."""
     try:
         return func(user)
     except Exception as err:
@@ -231,11 +214,8 @@ def describe(spec: Any) -> str:
 
 
 def map_user(user: Any) -> dict[str, Any] | MeisaMappingError:
-    """Return ``build_contact_payload(user)``, or the mapping error (no email included).
-
-    For ``decide``: a user the mapper can't map is an outcome, not a crash. Other
-    errors (a ``MeisaConfigurationError``) propagate.
-    """
+    """Return ``build_contact_payload(user)``, or its ``MeisaMappingError`` as an outcome
+    for ``decide`` (a configuration error propagates)."""
     try:
         return build_contact_payload(user)
     except MeisaMappingError as err:

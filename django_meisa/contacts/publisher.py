@@ -1,14 +1,11 @@
 """Background publisher: sync tasks leave the request thread for one thread per process.
 
-The version bump is the durable part of a sync request; the publish only makes the
-worker start sooner (the sweep re-publishes anything lost). So after commit the request
-thread only puts the primary keys on a bounded in-process queue, and one daemon thread
-per process publishes them by task name over one broker connection, a batch per
-producer checkout. Lifecycle: the thread starts lazily, a forked child starts afresh
-(its parent publishes what it had queued), exit flushes the queue for at most
-``MEISA["PUBLISH_FLUSH_TIMEOUT"]`` seconds, and a full queue publishes inline, so
-nothing is dropped silently. Where a background thread can't be trusted (uWSGI without
-threads, gevent/eventlet monkey-patching, eager Celery) every publish is inline.
+The version bump is the durable part of a request; the publish only starts the worker
+sooner (the sweep re-publishes anything lost). So the request thread queues primary keys,
+and one daemon thread per process publishes them in batches over one producer. A forked
+child starts afresh, exit flushes for ``PUBLISH_FLUSH_TIMEOUT`` s, and a full queue
+publishes inline. Where a thread can't be trusted (uWSGI without threads, gevent or
+eventlet, eager Celery) every publish is inline.
 """
 
 from __future__ import annotations
@@ -33,6 +30,8 @@ logger = logging.getLogger("django_meisa.contacts.publisher")
 
 #: Most messages published over one producer checkout.
 BATCH_SIZE = 200
+#: Kombu's publish retry intervals: quick, so a request never stalls.
+QUICK_RETRIES = {"interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
 
 Item = tuple[Any, float | None, dict[str, Any] | None]  # (user pk, countdown, task kwargs)
 
@@ -40,12 +39,8 @@ Item = tuple[Any, float | None, dict[str, Any] | None]  # (user pk, countdown, t
 def publish_later(
     pks: Iterable[Any], *, countdown: float | None = None, kwargs: dict[str, Any] | None = None
 ) -> None:
-    """Publish one ``sync_contact`` per pk soon, off this thread; never raises.
-
-    Called after commit by the request path. Inline (as ``publish_now``) when the
-    background thread can't be trusted here, or when the queue is full. ``kwargs``
-    are the task's keyword arguments (e.g. a database alias), the same for every pk.
-    """
+    """Publish one ``sync_contact`` per pk soon, off this thread (inline where it can't be);
+    never raises. ``kwargs`` are the task's keyword arguments, the same for every pk."""
     pks = list(pks)
     if pks:
         if background_mode():
@@ -57,17 +52,13 @@ def publish_later(
 def publish_now(
     pks: Sequence[Any], *, countdown: float | None = None, kwargs: dict[str, Any] | None = None
 ) -> None:
-    """Publish one ``sync_contact`` per pk on this thread, over one producer; never raises.
-
-    Bounded by ``MEISA["ENQUEUE_MAX_RETRIES"]`` short retries. On failure the rest are
-    not tried (the broker is down for them too): their rows stay pending for the sweep,
-    and one WARNING names the user pks only.
-    """
+    """Publish one ``sync_contact`` per pk on this thread, over one producer; never raises."""
     send_batch([(pk, countdown, kwargs) for pk in pks])
 
 
 def send_batch(items: Sequence[Item]) -> None:
-    """Publish ``items`` over one producer checkout; log (never raise) a failure."""
+    """Publish ``items`` over one producer; on a failure log one WARNING (user pks only) and
+    leave the rest, pending, to the sweep: the broker is down for them too."""
     app = site_app()
     done = 0
     try:
@@ -88,25 +79,16 @@ def send_batch(items: Sequence[Item]) -> None:
 def publish_one(
     pk: Any, countdown: float | None, kwargs: dict[str, Any] | None, producer: Any
 ) -> None:
-    """Publish one sync task by name over ``producer`` (``publish.publish_task``)."""
+    """Publish one sync task by name over ``producer``, with a few quick kombu retries."""
     args = (str(pk) if isinstance(pk, uuid.UUID) else pk,)
-    options = {"retry": True, "retry_policy": retry_policy(), "countdown": countdown}
+    policy = {"max_retries": int(conf.get_setting("ENQUEUE_MAX_RETRIES")), **QUICK_RETRIES}
+    options = {"retry": True, "retry_policy": policy, "countdown": countdown}
     publish_task(SYNC_CONTACT, args, producer=producer, kwargs=kwargs or None, **options)
 
 
 def site_app() -> Any:
     """The Celery app this thread sees as current (the proxy's target, for other threads)."""
     return current_app._get_current_object()  # type: ignore[attr-defined]
-
-
-def retry_policy() -> dict[str, Any]:
-    """Kombu's publish retry policy: a few quick retries so a request never stalls."""
-    return {
-        "max_retries": int(conf.get_setting("ENQUEUE_MAX_RETRIES")),
-        "interval_start": 0,
-        "interval_step": 0.1,
-        "interval_max": 0.2,
-    }
 
 
 # When a background thread can be trusted -------------------------------------------------
@@ -153,7 +135,7 @@ def monkey_patched() -> bool:
 
 
 class Publisher:
-    """A bounded queue of (pk, countdown) and the one daemon thread publishing it."""
+    """A bounded queue of (pk, countdown, kwargs) and the one daemon thread publishing it."""
 
     def __init__(self) -> None:
         self.reset()
@@ -194,11 +176,8 @@ class Publisher:
                 self.thread.start()
 
     def after_fork_in_child(self) -> None:
-        """In a forked child: drop the parent's broker connections and queue, start afresh.
-
-        Celery resets its connection pools only in ``multiprocessing`` children; a
-        child of a plain ``fork()`` would otherwise share the parent thread's socket.
-        """
+        """In a forked child: drop the parent's broker connections and queue, start afresh
+        (Celery resets its pools only in ``multiprocessing`` children)."""
         if self.app is not None:
             self.app._after_fork()  # Celery's own reset of its producer and pool
         self.reset()
@@ -245,10 +224,7 @@ def flush_at_exit() -> None:
 
 
 def flush(timeout: float = 5.0) -> bool:
-    """Wait up to ``timeout`` s for this process's queued publishes; False if some remain.
-
-    For tests and scripts that must see the tasks published before going on.
-    """
+    """Wait up to ``timeout`` s for this process's queued publishes; False if some remain."""
     return _publisher.flush(timeout)
 
 

@@ -18,11 +18,8 @@ from django_meisa.contacts.requests import request_sync
 
 
 def connect_receivers() -> None:
-    """Connect the sync receivers. Called once by ``MeisaConfig.ready()``.
-
-    The trigger receivers listen to every model and look ``SYNC_TRIGGERS`` up at call
-    time, so the setting can change (e.g. under ``override_settings``) without reconnecting.
-    """
+    """Connect the sync receivers (``MeisaConfig.ready()``); the trigger receivers hear
+    every model and read ``SYNC_TRIGGERS`` at call time, so ``override_settings`` works."""
     # No sender: proxy and child models of the user model send their own post_save.
     post_save.connect(user_saved, dispatch_uid="django_meisa.user_saved")
     user_logged_in.connect(user_logged_in_receiver, dispatch_uid="django_meisa.user_logged_in")
@@ -42,11 +39,8 @@ def user_saved(
     using: str | None = None,
     **kwargs: Any,
 ) -> None:
-    """post_save of the user model: a save, a signup, or the ``last_login`` save of a login.
-
-    ``update_last_login`` saves with ``update_fields=["last_login"]``: that save stands
-    for the login (``SYNC_ON_LOGIN``), so a login requests exactly one sync.
-    """
+    """post_save of the user model: a save, a signup, or a login's ``last_login`` save
+    (which stands for the login, so a login requests exactly one sync)."""
     if raw or not isinstance(instance, get_user_model()):
         return
     if update_fields is not None and set(update_fields) == {"last_login"}:
@@ -72,29 +66,28 @@ def last_login_is_saved() -> bool:
 def trigger_saved(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
     """post_save of any model: sync the user of a ``SYNC_TRIGGERS`` model's instance."""
     path = trigger_path(sender)
-    if raw or path is None:
-        return
-    pk = trigger_user_pk(instance, path)
+    pk = None if raw or path is None else trigger_user_pk(instance, path)
     if pk is not None:
         request_sync(pk, using=kwargs.get("using"))
 
 
 def trigger_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """post_delete of any model: sync the user of a deleted ``SYNC_TRIGGERS`` instance.
-
-    Deferred to after the commit: the user may be deleted by the same cascade, and a
-    state row written for a user about to vanish would break the delete.
-    """
+    """post_delete of any model: sync the user of a deleted ``SYNC_TRIGGERS`` instance."""
     path = trigger_path(sender)
-    if path is None:
-        return
-    pk = trigger_user_pk(instance, path)
+    pk = None if path is None else trigger_user_pk(instance, path)
     if pk is not None:
-        transaction.on_commit(partial(request_sync_if_user_exists, pk), robust=True)
+        sync_after_commit([pk], kwargs.get("using"))
+
+
+def sync_after_commit(pks: list[Any], using: str | None) -> None:
+    """Once the delete commits, sync those of ``pks`` still there: the users may go in the
+    same cascade, and a state row written for one about to vanish would break the delete."""
+    for pk in pks:
+        transaction.on_commit(partial(request_sync_if_user_exists, pk), using=using, robust=True)
 
 
 def request_sync_if_user_exists(pk: Any) -> None:
-    """Request a sync for ``pk`` if that user still exists (after a trigger's delete)."""
+    """Request a sync for ``pk`` if that user still exists."""
     if get_user_model()._default_manager.filter(pk=pk).exists():
         request_sync(pk)
 
@@ -109,10 +102,8 @@ def trigger_path(model: Any) -> str | None:
 
 
 def trigger_user_pk(instance: Any, path: str) -> Any:
-    """Follow ``path`` from ``instance`` to its user and return the user's pk, or None.
-
-    The last hop reads a foreign key's id without loading the user.
-    """
+    """Follow ``path`` from ``instance`` to its user's pk, or None (the last hop reads a
+    foreign key's id without loading the user)."""
     *hops, last = path.split(".")
     target = instance
     try:
@@ -146,17 +137,11 @@ def related_saved(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) 
 
 
 def related_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """pre_delete of any model: after the commit, sync the users ``instance`` reached.
-
-    The users are found before the delete (the links are gone after it) and synced only
-    if they still exist then: the user may be going in the same cascade.
-    """
+    """pre_delete of any model: after the commit, sync the users ``instance`` reached
+    (found now: the links are gone after the delete)."""
     if isinstance(instance, get_user_model()) or not conf.get_setting("SYNC_ON_SAVE"):
         return
-    for pk in related_user_pks(instance):
-        transaction.on_commit(
-            partial(request_sync_if_user_exists, pk), using=kwargs.get("using"), robust=True
-        )
+    sync_after_commit(related_user_pks(instance), kwargs.get("using"))
 
 
 def user_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
