@@ -108,10 +108,7 @@ def format_summary(result: MeisaBackfillResult) -> list[str]:
 
 
 def write_failures_csv(path: str | Path, rows: Iterable[tuple[str, str]]) -> int:
-    """Write ``(user_pk, reason)`` rows to ``path`` as CSV with a header. Returns the count.
-
-    Only the primary key and the reason are written: no email or other personal data.
-    """
+    """Write ``(user_pk, reason)`` rows to ``path`` as CSV; return the count. No personal data."""
     written = 0
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -128,10 +125,9 @@ BAR_WIDTH = 28
 class BackfillProgress:
     """Shows done / total, rate, ETA and failures while a backfill runs.
 
-    On a TTY the bar is redrawn in place at most ``tty_interval`` seconds apart; when
-    output is a file or a CI log, one plain line is written every ``interval`` seconds.
-    ``verbosity`` 0 shows nothing. ``done_before`` counts users finished by earlier
-    attempts of a resumed run, so the bar starts where the run left off.
+    A bar redrawn in place on a TTY; off a TTY (a file, a CI log) one line every
+    ``interval`` seconds. ``done_before`` (earlier attempts of a resumed run) makes the
+    bar start where the run left off.
     """
 
     def __init__(

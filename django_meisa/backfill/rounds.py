@@ -2,14 +2,19 @@
 
 Both modes run it with their own sender: ``--inline`` a ``SenderPool`` (while its
 threads send chunk N, the calling thread prepares chunk N+1), a chunk task a
-``SequentialSender``. All database work stays in the calling thread.
+``SequentialSender``. All database work stays in the calling thread. Ctrl-C and
+SIGTERM ask it to stop at a safe point (``graceful_stop``), never mid-write.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, cast
 
 from django_meisa.backfill.checkpoint import (
@@ -29,6 +34,33 @@ from django_meisa.backfill.sending import SenderPool, SequentialSender
 from django_meisa.backfill.state import RENEW_INTERVAL
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import BackfillChunk
+
+
+@contextmanager
+def graceful_stop(stop: threading.Event) -> Iterator[threading.Event]:
+    """Within the block, SIGINT and SIGTERM set ``stop`` instead of raising.
+
+    The loop checks ``stop`` between steps, so it never dies halfway through recording
+    results (``--resume`` would send some users twice). A second Ctrl-C raises, for a
+    run stuck in a long wait. Outside the main thread signals cannot be handled.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous: dict[Any, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, handle)
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class Every:
@@ -57,9 +89,8 @@ class _Flight:
 class ChunkRunner:
     """Runs chunks through a sender, ``max_in_flight`` chunks at a time.
 
-    Stops taking new chunks when ``sender.stop`` is set (Ctrl-C) or a fatal error (a
-    bad API key) comes back; chunks in flight are recorded as far as they got and
-    left pending for ``--resume``. ``progress`` is None in a chunk task.
+    After ``sender.stop`` (Ctrl-C) or a fatal error (a bad key) it takes no new chunk;
+    chunks in flight are recorded as far as they got and left for ``--resume``.
     """
 
     def __init__(
@@ -104,8 +135,8 @@ class ChunkRunner:
     def drain(self) -> None:
         """Wait for every chunk in flight to get all its results, and record them.
 
-        If the sender threads are gone, results that never came count as unsent; a
-        chunk whose preparation failed (no round in flight) is left for ``--resume``.
+        Results that never came (sender threads gone) count as unsent; a chunk whose
+        preparation failed is left for ``--resume``.
         """
         while self.flights:
             for flight in [f for f in self.flights.values() if f.tracker is None]:

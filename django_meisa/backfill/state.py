@@ -1,8 +1,7 @@
-"""A chunk's sync lease: its users' UserSyncState rows under one ``leases.Lease`` token.
+"""A chunk's sync lease: ``sync_contact_now``'s own lease, on a few hundred rows at once.
 
-The same lease as ``sync_contact_now``'s, taken for a few hundred users in one query.
-Users whose lease another worker holds are waited for, never overwritten: an event sync
-in flight always wins, and the backfill re-reads after it.
+Rows another worker holds are waited for, never overwritten: an event sync in flight
+always wins, and the backfill re-reads after it.
 """
 
 from __future__ import annotations
@@ -43,8 +42,8 @@ class ChunkLease:
     def renew(self) -> None:
         """Extend the lease of every row still held, and the send deadline with it.
 
-        Called every ``RENEW_INTERVAL`` seconds while the chunk sends, so the lease can
-        be short: a crashed backfill holds its users for at most one lease.
+        Renewed while the chunk sends, the lease can be short: a crashed run holds its
+        users for at most one lease.
         """
         self.lease.renew()
         self.send_deadline = time.monotonic() + send_window(self.lease.seconds)
@@ -75,10 +74,9 @@ def lease_chunk(
 ) -> ChunkLease:
     """Create missing state rows and lease every free row of ``user_pks``.
 
-    Users whose lease another worker holds are retried until ``wait_busy`` seconds
-    pass (default: one sync lease), then left in ``busy``. States are read *after*
-    the lease is taken, so their ``version`` is the one this backfill handles. The
-    token names run ``run_id``, so a resume can take back a crashed run's leases.
+    Rows another worker holds are retried for ``wait_busy`` seconds (default one sync
+    lease), then left in ``busy``. States are read *after* the lease is taken, so their
+    ``version`` is the one handled. The token names the run, for ``release_run_leases``.
     """
     alias = state_alias()
     ensure_rows(alias, user_pks)
@@ -99,11 +97,7 @@ def lease_chunk(
 
 
 def release_run_leases(run_id: int) -> None:
-    """Release every sync lease run ``run_id`` still holds.
-
-    Called when a run is resumed: the process that took them is gone (crashed or
-    killed), and its users would otherwise wait ``BACKFILL_LEASE_TIMEOUT`` seconds.
-    """
+    """Release every sync lease run ``run_id`` still holds (on resume: its process is gone)."""
     rows = UserSyncState.objects.using(state_alias())
     held = rows.filter(lease_token__startswith=run_token_prefix(run_id))
     Lease(held, 0, token_field=None).release()
