@@ -14,18 +14,11 @@ from django_meisa.exceptions import MeisaPayloadError
 #: The ``source`` values Meisa documents. On update Meisa keeps the original one.
 SOURCES = frozenset({"api", "import", "manual", "signup", "initial_sync"})
 
+_NAME_FIELDS = ("first_name", "last_name", "display_name")
+
 #: The upsert body's documented fields.
 ALLOWED_FIELDS = frozenset(
-    {
-        "email",
-        "external_id",
-        "first_name",
-        "last_name",
-        "display_name",
-        "source",
-        "custom_fields",
-        "tag_names",
-    }
+    {"email", "external_id", "source", "custom_fields", "tag_names", *_NAME_FIELDS}
 )
 
 #: Fields the upsert endpoint deliberately refuses to set, with the reason to show.
@@ -35,16 +28,11 @@ FORBIDDEN_FIELDS = {
     "tags": "upsert cannot replace a contact's tag set; send tag_names to add tags",
 }
 
-_NAME_FIELDS = ("first_name", "last_name", "display_name")
-
 
 def encode_upsert_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``payload`` as a JSON-ready dict that follows the upsert contract.
-
-    Called by ``MeisaClient.upsert_contact`` before anything is sent, and by the mapper
-    and the backfill's dry run. ``None`` values are dropped (Meisa's fields are optional,
-    and null is not a documented value). Raises ``MeisaPayloadError`` naming the field.
-    """
+    """Return ``payload`` as a JSON-ready dict that follows the upsert contract, or raise
+    ``MeisaPayloadError`` naming the field. ``None`` values are dropped: null is not a
+    documented value."""
     if not isinstance(payload, Mapping):
         raise MeisaPayloadError("payload", f"must be a dict, not {type(payload).__name__}")
     _refuse_unknown_fields(payload)
@@ -64,12 +52,7 @@ def encode_upsert_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def encode_custom_fields(fields: Any) -> dict[str, Any]:
-    """Return ``custom_fields`` with every value encoded to a JSON scalar.
-
-    Datetimes become ISO 8601 UTC with ``Z`` (naive ones are taken as UTC), dates
-    ``YYYY-MM-DD``, Decimals numbers, UUIDs strings. Raises ``MeisaPayloadError`` for
-    any other value, naming ``custom_fields['key']``.
-    """
+    """Return ``custom_fields`` with every value encoded to a JSON scalar."""
     if not isinstance(fields, Mapping):
         raise MeisaPayloadError(
             "custom_fields", f"must be a JSON object (dict), not {type(fields).__name__}"
@@ -83,10 +66,11 @@ def encode_custom_fields(fields: Any) -> dict[str, Any]:
 
 
 def encode_custom_value(field: str, value: Any) -> Any:
-    """Return one custom field value as a JSON scalar, or raise ``MeisaPayloadError``."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
+    """Return one custom field value as a JSON scalar, or raise ``MeisaPayloadError``.
+
+    Datetimes become ISO 8601 UTC with ``Z``, dates ``YYYY-MM-DD``, Decimals numbers.
+    """
+    if value is None or isinstance(value, (bool, str, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

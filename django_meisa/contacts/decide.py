@@ -1,7 +1,6 @@
 """The sync rule, pure: a user's state and mapped payload in, what to do out (no I/O).
 
-The worker (one user) and the backfill (a chunk of users) both call ``decide``, so a
-pending login, a signup's source or an unchanged payload mean the same on both paths.
+The worker and the backfill both call ``decide``, so the rule is the same on both paths.
 """
 
 from __future__ import annotations
@@ -49,11 +48,8 @@ class Decision:
 
 
 def payload_fingerprint(payload: Mapping[str, Any]) -> str:
-    """Return a SHA-256 hex digest of ``payload`` without ``source``, key order stable.
-
-    Two payloads that Meisa would store identically have the same fingerprint, so an
-    unchanged user costs no request whatever source it would have been sent with.
-    """
+    """Return a SHA-256 of ``payload`` without ``source`` (Meisa keeps the first source, so
+    an unchanged user costs no request whatever source it would be sent with)."""
     body = {key: value for key, value in payload.items() if key != "source"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -73,10 +69,8 @@ def decide(
 ) -> Decision:
     """Return what to do for a user whose mapper returned ``mapped`` (a payload or its error).
 
-    No email: handled without a request. Any other mapper error: a permanent failure.
-    A payload whose fingerprint matches the last one sent is unchanged, unless ``force``
-    or a pending login asks for an upsert anyway (Meisa: "upsert on every login").
-    Otherwise send, with ``source``, else "signup" for a new user's first sync, else "api".
+    An unchanged payload is sent anyway under ``force`` or a pending login (Meisa:
+    "upsert on every login"); the source is ``source``, else "signup" or "api".
     """
     if isinstance(mapped, MeisaNoEmailError):
         return Decision(NO_EMAIL)

@@ -1,10 +1,8 @@
 """Deleted users: the ``user_deleted`` signal after commit, and the opt-in final tagged upsert.
 
-On ``pre_delete`` of a user (still in the delete's transaction, with its relations
-still readable) the address, external id and Meisa contact id are captured. When the
-transaction commits, ``user_deleted`` is sent; with ``DELETED_USER_TAG`` set, a
-``PendingDeletion`` row written in the same transaction is published by id, and
-``send_deletion_upsert`` adds the tag with one upsert, then deletes the row.
+What they need is captured on ``pre_delete``, while the user's rows are still readable.
+The final upsert's ``PendingDeletion`` row is written in the delete's transaction and
+published by id once it commits; the row is deleted once Meisa accepted the upsert.
 """
 
 from __future__ import annotations
@@ -56,10 +54,7 @@ def capture(user: Any) -> DeletedUser:
 
 
 def user_being_deleted(user: Any, using: str | None = None) -> None:
-    """``pre_delete`` of a user: queue the signal (and the final upsert) for the commit.
-
-    Called by ``receivers.user_pre_delete``. Does nothing when ``ENABLED`` is False.
-    """
+    """``pre_delete`` of a user: queue the signal (and the final upsert) for the commit."""
     if not conf.get_setting("ENABLED") or user.pk is None:
         return
     deleted = capture(user)
@@ -115,11 +110,10 @@ def deletion_payload(row: PendingDeletion) -> dict[str, Any]:
 
 
 def send_deletion_upsert(pending_id: int, *, client: MeisaClient | None = None) -> str:
-    """Send deleted user's final tagged upsert; return "sent", "gone" or "failed".
+    """Send a deleted user's final tagged upsert; return "sent", "gone" or "failed".
 
-    Called by the ``send_deletion_upsert`` task. The row (and the address in it) is
-    deleted once Meisa accepted it, or after a permanent failure (logged, never
-    retried). Raises a retryable ``MeisaError`` after counting the attempt.
+    The row (and the address in it) goes after success or a permanent failure; a
+    retryable ``MeisaError`` is raised after counting the attempt.
     """
     row = PendingDeletion.objects.filter(pk=pending_id).first()
     if row is None:
@@ -150,11 +144,8 @@ def deletion_failed(row: PendingDeletion, err: MeisaError) -> str:
 
 
 def sweep_deletions(now: dt.datetime | None = None) -> int:
-    """Publish again the final upserts older than ``SWEEP_AFTER`` seconds; return how many.
-
-    Called by ``meisa_sweep`` and the periodic sweep. A duplicate send is harmless:
-    an upsert adding a tag twice adds it once.
-    """
+    """Publish again the final upserts older than ``SWEEP_AFTER`` s; return how many (a
+    duplicate is harmless: a tag added twice is added once)."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=float(conf.get_setting("SWEEP_AFTER")))
     stale = PendingDeletion.objects.filter(created_at__lte=cutoff).exclude(

@@ -1,8 +1,7 @@
 """Who is synced: ``SYNC_USERS_FILTER`` (lookups, run in SQL) and ``SHOULD_SYNC_USER`` (Python).
 
-Every path that sends a user (event sync, login, triggers, the sweep, the admin's
-"sync now", ``meisa_sync`` and the backfill) asks this module, so the rule is the same
-everywhere. A user who stops matching is simply no longer sent: Meisa has no delete.
+Every path that sends a user asks this module. A user who stops matching is simply no
+longer sent: Meisa has no delete.
 """
 
 from __future__ import annotations
@@ -12,9 +11,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
-from django.utils.module_loading import import_string
 
 from django_meisa import conf
+from django_meisa.contacts.mapping import load_callable
 from django_meisa.exceptions import MeisaConfigurationError, MeisaMappingError
 
 #: ``load_user_for_sync``'s reasons for not returning a user.
@@ -23,11 +22,7 @@ INELIGIBLE = "skipped_ineligible"
 
 
 def eligible_q() -> Q | None:
-    """Return ``SYNC_USERS_FILTER`` as a ``Q`` on the user model, or None (everyone).
-
-    The setting is a dict of field lookups (``{"is_active": True, "is_staff": False}``)
-    or a ``Q``. Raises ``MeisaConfigurationError`` for anything else.
-    """
+    """Return ``SYNC_USERS_FILTER`` (a dict of lookups or a ``Q``) as a ``Q``, or None."""
     lookups = conf.get_setting("SYNC_USERS_FILTER")
     if lookups is None:
         return None
@@ -44,31 +39,23 @@ def eligible_q() -> Q | None:
 def should_sync_callable() -> Callable[[Any], bool] | None:
     """Return the ``SHOULD_SYNC_USER`` callable, or None. Raises on a bad dotted path."""
     spec = conf.get_setting("SHOULD_SYNC_USER")
-    if spec is None or callable(spec):
-        return spec
-    if not isinstance(spec, str):
+    if spec is None:
+        return None
+    if not isinstance(spec, str) and not callable(spec):
         raise MeisaConfigurationError(
             f'MEISA["SHOULD_SYNC_USER"] must be a dotted path or None, not {type(spec).__name__}.'
         )
     try:
-        func = import_string(spec)
-    except (ImportError, TypeError, ValueError) as err:
-        raise MeisaConfigurationError(
-            f'MEISA["SHOULD_SYNC_USER"] ({spec!r}) cannot be imported: {type(err).__name__}.'
-        ) from err
-    if not callable(func):
-        raise MeisaConfigurationError(f'MEISA["SHOULD_SYNC_USER"] ({spec!r}) is not callable.')
-    return func
+        return load_callable(spec, f'MEISA["SHOULD_SYNC_USER"] ({spec!r})')
+    except MeisaMappingError as err:
+        raise MeisaConfigurationError(f"{err}.") from err
 
 
 def eligible_users(
     queryset: QuerySet[Any] | None = None, *, using: str | None = None
 ) -> QuerySet[Any]:
-    """Return ``queryset`` (default: every user) narrowed by ``SYNC_USERS_FILTER`` in SQL.
-
-    The backfill selects through this. ``SHOULD_SYNC_USER`` still has to be asked per
-    loaded user (``passes_callable``): Python can't be pushed into SQL.
-    """
+    """Return ``queryset`` (default: every user) narrowed by ``SYNC_USERS_FILTER`` in SQL
+    (``SHOULD_SYNC_USER`` is asked per loaded user: ``passes_callable``)."""
     manager = get_user_model()._default_manager.db_manager(using)
     if queryset is None:
         queryset = manager.all()
@@ -93,10 +80,7 @@ def passes_callable(user: Any) -> bool:
 
 
 def is_eligible(user: Any) -> bool:
-    """True when ``user`` (an instance) matches both settings; one query when a filter is set.
-
-    For a user already loaded through ``eligible_users`` use ``passes_callable``.
-    """
+    """True when ``user`` (an instance) matches both settings; one query when a filter is set."""
     condition = eligible_q()
     if condition is not None and not eligible_users().filter(pk=user.pk).exists():
         return False
@@ -104,11 +88,10 @@ def is_eligible(user: Any) -> bool:
 
 
 def load_user_for_sync(pk: Any, *, using: str | None = None) -> tuple[Any, str | None]:
-    """Load user ``pk`` for a sync: ``(user, None)``, or ``(None, reason)``.
+    """Load user ``pk`` for a sync: ``(user, None)``, or ``(None, DELETED or INELIGIBLE)``.
 
-    ``reason`` is ``"skipped_deleted"`` or ``"skipped_ineligible"``. Costs the same one
-    query as a plain fetch for an eligible user (the filter rides along); a second
-    query tells a deleted user from a filtered-out one only when none came back.
+    One query for an eligible user (the filter rides along); a second tells a deleted
+    user from a filtered-out one only when none came back.
     """
     manager = get_user_model()._default_manager.db_manager(using)
     user = eligible_users(manager.filter(pk=pk)).first()

@@ -18,13 +18,8 @@ _ENTRY = re.compile(r'MEISA\["(?P<setting>[A-Z_]+)"\](?:\[["\'](?P<key>[^"\']+)[
 
 @dataclass(frozen=True)
 class MeisaPreview:
-    """The outcome of ``preview_contact``: a payload, or a reason and an error.
-
-    ``payload`` is the body the next upsert would POST, ``source`` included.
-    ``eligible`` is False when ``SYNC_USERS_FILTER``/``SHOULD_SYNC_USER`` leave the
-    user out (the payload is still shown). ``error`` is the mapping error's message and
-    ``field`` the setting entry or payload field it names.
-    """
+    """The outcome of ``preview_contact``: the body the next upsert would POST, or the
+    mapping ``error`` and the ``field`` it names. ``eligible`` False still shows the payload."""
 
     user_pk: Any
     payload: dict[str, Any] | None = None
@@ -42,12 +37,8 @@ class MeisaPreview:
 
 
 def preview_contact(user: Any, *, source: str | None = None) -> MeisaPreview:
-    """Return what the next sync of ``user`` (an instance) would send; sends nothing.
-
-    Called by ``meisa_sync --preview``, the admin's preview page and the backfill's dry
-    run (which passes its ``source``, "initial_sync"). Never raises a ``MeisaError``: a
-    failing mapper becomes ``error`` and ``field``.
-    """
+    """Return what the next sync of ``user`` (an instance) would send; sends nothing and
+    never raises a ``MeisaError``."""
     eligible = is_eligible(user)
     try:
         payload = build_contact_payload(user)

@@ -1,10 +1,8 @@
 """Related models whose rows the mapper reads: a save or delete of one syncs its users.
 
-The relations come from the attribute paths of ``CUSTOM_FIELDS``, ``EXTERNAL_ID_FIELD``
-and the name fields (``"profile.plan"`` reads ``Profile``), plus ``MAPPER_RELATIONS``
-for a custom ``MAPPER``. A row that holds the user's key (``Profile.user_id``) names
-its user without a query; a row further away (``profile.company``) costs one query
-for the users that reach it.
+The relations come from the mapper's attribute paths (``"profile.plan"`` reads
+``Profile``), or ``MAPPER_RELATIONS`` for a custom ``MAPPER``. A row holding the user's
+key names its user without a query; a row further away costs one query.
 """
 
 from __future__ import annotations
@@ -26,11 +24,8 @@ from django_meisa.exceptions import MeisaMappingError
 
 @dataclass(frozen=True)
 class Route:
-    """How a row of ``model`` leads back to users.
-
-    ``lookup`` filters users by the row (``"profile__company"``); ``attname``, when
-    set, is the row's own column holding the user's pk (``"user_id"``): no query then.
-    """
+    """How a row of ``model`` leads back to users: ``lookup`` filters users by the row;
+    ``attname``, when set, is the row's column holding the user's pk (no query)."""
 
     model: str
     lookup: str
@@ -56,10 +51,7 @@ def mapped_paths() -> tuple[str, ...]:
 
 
 def routes_for(model: Any) -> tuple[Route, ...]:
-    """The routes from rows of ``model`` to users, under the current settings.
-
-    Models listed in ``SYNC_TRIGGERS`` are left to that setting (it names the path).
-    """
+    """The routes from rows of ``model`` to users (none for a ``SYNC_TRIGGERS`` model)."""
     concrete = getattr(getattr(model, "_meta", None), "concrete_model", None)
     if concrete is None:
         return ()
