@@ -1,8 +1,8 @@
 """One chunk of a backfill: contact sync's own rules (``decide``, ``state``, ``leases``,
 ``announce``) called once per chunk instead of once per user.
 
-``prepare_chunk`` runs before the requests and ``ChunkTracker`` after them, both in the
-thread that owns the database connection; only the upserts run elsewhere.
+``prepare_chunk`` runs before the requests and its ``Round`` records their results, both
+in the thread that owns the database connection; only the upserts run elsewhere.
 """
 
 from __future__ import annotations
@@ -93,35 +93,98 @@ class Job:
 
 
 @dataclass
-class PreparedChunk:
-    """A chunk after ``decide``: the upserts to send and the users already decided."""
+class Round:
+    """One round of a chunk: what ``decide`` settled, the upserts left to send and, as their
+    results come (``apply``, ``flush``), what became of each user until ``close``."""
 
+    ctx: BackfillContext
     jobs: list[Job] = field(default_factory=list)
     counts: MeisaBackfillCounts = field(default_factory=MeisaBackfillCounts)
     failures: list[tuple[str, str]] = field(default_factory=list)
     #: The chunk's lease and its buffered state writes (None in a dry run).
     lease: ChunkLease | None = None
     writer: ChunkWriter | None = None
+    waiting: dict[Any, Job] = field(default_factory=dict)
+    #: Users whose lease ran out before sending: to lease and map again.
+    redo: list[Any] = field(default_factory=list)
+    #: Users left unsent (the run is stopping): for ``--resume``.
+    unsent: int = 0
+    fatal: MeisaError | None = None
 
-    def fail(self, user_pk: Any, reason: str, ctx: BackfillContext) -> None:
+    @property
+    def done(self) -> bool:
+        """True when every upsert of the round has a result."""
+        return not self.waiting
+
+    @property
+    def complete(self) -> bool:
+        """True when every user of the round has a final outcome."""
+        return not (self.redo or self.unsent or self.fatal)
+
+    def fail(self, user_pk: Any, reason: str) -> None:
         """Count ``user_pk`` as failed for ``reason`` (kept for the failures CSV)."""
         self.counts.failed += 1
         self.failures.append((str(user_pk), reason))
-        ctx.note(f"user pk={user_pk} failed: {reason}")
+        self.ctx.note(f"user pk={user_pk} failed: {reason}")
+
+    def fail_for(self, user_pk: Any, version: int, err: MeisaError, *, permanent: bool) -> None:
+        """Count, record and announce a failed user as the worker does (no log line: the CSV)."""
+        self.fail(user_pk, error_text(err))
+        if self.writer is None:
+            return
+        self.record(user_pk, failure(version, error_text(err), permanent=permanent))
+        if permanent:
+            announce.failed_for_good(user_pk, err, log=False)
+        else:
+            announce.failed_for_now(user_pk, err)
 
     def record(self, user_pk: Any, fields: dict[str, Any]) -> None:
         """Buffer a state write for ``user_pk`` (nothing in a dry run)."""
         if self.writer is not None:
             self.writer.add(user_pk, fields)
 
+    def apply(self, user_pk: Any, result: SendResult) -> None:
+        """Record ``result`` for ``user_pk`` (ignored if it is not waited for)."""
+        job = self.waiting.pop(user_pk, None)
+        if job is None:
+            return
+        if result.fatal is not None or (result.not_sent and not result.expired):
+            self.unsent += 1
+            self.fatal = self.fatal or result.fatal
+        elif result.expired:
+            self.redo.append(job.user_pk)
+        elif result.contact is not None:
+            self.counts.synced += 1
+            fields = success(job.version, job.fingerprint, result.contact, job.previous_contact_id)
+            self.record(job.user_pk, fields)
+            announce.synced(
+                job.user_pk, result.contact, BACKFILL_SOURCE, job.version, job.previous_contact_id
+            )
+        else:
+            err = result.exception or MeisaError(result.error)
+            self.fail_for(job.user_pk, job.version, err, permanent=not err.retryable)
 
-def prepare_chunk(user_pks: list[Any], ctx: BackfillContext) -> PreparedChunk:
+    def flush(self) -> None:
+        """Write the results applied so far to the state rows."""
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        """End the round: unanswered users count as unsent; write; release the lease."""
+        self.unsent += len(self.waiting)
+        self.waiting.clear()
+        self.flush()
+        if self.lease is not None:
+            self.lease.release()
+
+
+def prepare_chunk(user_pks: list[Any], ctx: BackfillContext) -> Round:
     """Lease, load and map the users of ``user_pks``, ``decide`` each; return what to send.
 
     Users synced earlier in this run (a resumed chunk) and suppressed addresses (with
     ``exclude_suppressed``) are settled too. A dry run leases and writes nothing.
     """
-    prepared = PreparedChunk()
+    prepared = Round(ctx)
     if ctx.dry_run:
         states = read_states(state_alias(), user_pks)
         pks = list(user_pks)
@@ -130,12 +193,13 @@ def prepare_chunk(user_pks: list[Any], ctx: BackfillContext) -> PreparedChunk:
         prepared.writer = ChunkWriter(state_alias(), prepared.lease.token)
         states, pks = prepared.lease.states, sorted(prepared.lease.states)
         for pk in prepared.lease.busy:
-            prepared.fail(pk, "another worker kept syncing this user; run again later", ctx)
+            prepared.fail(pk, "another worker kept syncing this user; run again later")
     loaded = load_users(pks, ctx.select_related)
     mapped = [(user, states.get(user.pk), _map(user)) for user in loaded]
     suppressed = _suppressed_emails(mapped) if ctx.exclude_suppressed else set()
     for user, state, payload in mapped:
         _decide(prepared, ctx, state or StateView(user.pk), payload, suppressed)
+    prepared.waiting = {job.user_pk: job for job in prepared.jobs}
     return prepared
 
 
@@ -181,7 +245,7 @@ def _suppressed_emails(mapped: list[tuple[Any, Any, Any]]) -> set[str]:
 
 
 def _decide(
-    prepared: PreparedChunk,
+    prepared: Round,
     ctx: BackfillContext,
     state: StateView,
     mapped: dict[str, Any] | MeisaError | str,
@@ -204,7 +268,7 @@ def _decide(
         prepared.record(pk, handled(version, MeisaSyncResult.SKIPPED_NO_EMAIL))
     elif decision.action == FAIL:
         assert decision.error is not None
-        _fail(prepared, ctx, pk, version, decision.error, permanent=True)
+        prepared.fail_for(pk, version, decision.error, permanent=True)
     elif decision.action == UNCHANGED:
         prepared.counts.unchanged += 1
         prepared.record(pk, handled(version, MeisaSyncResult.UNCHANGED))
@@ -215,96 +279,3 @@ def _decide(
         payload = {**decision.payload, "source": decision.source}
         job = Job(pk, payload, decision.fingerprint, version, state.contact_id)
         prepared.jobs.append(job)
-
-
-def _fail(
-    prepared: PreparedChunk,
-    ctx: BackfillContext,
-    pk: Any,
-    version: int,
-    err: MeisaError,
-    *,
-    permanent: bool,
-) -> None:
-    """Count, record and announce a failed user as the worker does (no log line: the CSV)."""
-    prepared.fail(pk, error_text(err), ctx)
-    if prepared.writer is None:
-        return
-    prepared.record(pk, failure(version, error_text(err), permanent=permanent))
-    if permanent:
-        announce.failed_for_good(pk, err, log=False)
-    else:
-        announce.failed_for_now(pk, err)
-
-
-@dataclass
-class ChunkOutcome:
-    """How a round ended: complete unless users were left over (redo, unsent, fatal)."""
-
-    counts: MeisaBackfillCounts
-    failures: list[tuple[str, str]]
-    #: Users whose lease ran out before sending: to lease and map again.
-    redo: list[Any] = field(default_factory=list)
-    #: Users not sent because the run is stopping: left for ``--resume``.
-    unsent: int = 0
-    fatal: MeisaError | None = None
-
-    @property
-    def complete(self) -> bool:
-        """True when every user of the chunk has a final outcome."""
-        return not (self.redo or self.unsent or self.fatal)
-
-
-class ChunkTracker:
-    """Applies a prepared chunk's upsert results as they arrive (``apply``, ``flush``), then
-    ``close``s it: users with no result count as unsent, and the lease is released."""
-
-    def __init__(self, prepared: PreparedChunk, ctx: BackfillContext) -> None:
-        self.prepared = prepared
-        self.ctx = ctx
-        self.outcome = ChunkOutcome(prepared.counts, prepared.failures)
-        self.waiting = {job.user_pk: job for job in prepared.jobs}
-
-    @property
-    def done(self) -> bool:
-        """True when every upsert of the chunk has a result."""
-        return not self.waiting
-
-    def apply(self, user_pk: Any, result: SendResult) -> None:
-        """Record ``result`` for ``user_pk`` (ignored if it is not waited for)."""
-        job = self.waiting.pop(user_pk, None)
-        if job is not None:
-            self._finish(job, result)
-
-    def flush(self) -> None:
-        """Write the results applied so far to the state rows."""
-        if self.prepared.writer is not None:
-            self.prepared.writer.flush()
-
-    def close(self) -> ChunkOutcome:
-        """Finish the chunk: unanswered users count as unsent; write; release the lease."""
-        self.outcome.unsent += len(self.waiting)
-        self.waiting.clear()
-        self.flush()
-        if self.prepared.lease is not None:
-            self.prepared.lease.release()
-        return self.outcome
-
-    def _finish(self, job: Job, result: SendResult) -> None:
-        outcome = self.outcome
-        if result.fatal is not None or (result.not_sent and not result.expired):
-            outcome.unsent += 1
-            outcome.fatal = outcome.fatal or result.fatal
-        elif result.expired:
-            outcome.redo.append(job.user_pk)
-        elif result.contact is not None:
-            outcome.counts.synced += 1
-            fields = success(job.version, job.fingerprint, result.contact, job.previous_contact_id)
-            self.prepared.record(job.user_pk, fields)
-            announce.synced(
-                job.user_pk, result.contact, BACKFILL_SOURCE, job.version, job.previous_contact_id
-            )
-        else:
-            err = result.exception or MeisaError(result.error)
-            permanent = not err.retryable
-            _fail(self.prepared, self.ctx, job.user_pk, job.version, err, permanent=permanent)

@@ -26,7 +26,7 @@ from django_meisa.backfill.checkpoint import (
 from django_meisa.backfill.chunk import (
     FLUSH_INTERVAL,
     BackfillContext,
-    ChunkTracker,
+    Round,
     prepare_chunk,
 )
 from django_meisa.backfill.report import BackfillProgress, MeisaBackfillCounts
@@ -81,7 +81,7 @@ class Every:
 @dataclass
 class _Flight:
     chunk: BackfillChunk
-    tracker: ChunkTracker | None = None
+    current: Round | None = None
     counts: MeisaBackfillCounts = field(default_factory=MeisaBackfillCounts)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
@@ -139,7 +139,7 @@ class ChunkRunner:
         preparation failed is left for ``--resume``.
         """
         while self.flights:
-            for flight in [f for f in self.flights.values() if f.tracker is None]:
+            for flight in [f for f in self.flights.values() if f.current is None]:
                 del self.flights[flight.chunk.pk]
                 self.unfinished += 1
                 release_chunk(flight.chunk.pk)
@@ -164,11 +164,10 @@ class ChunkRunner:
         # meanwhile cannot make --resume send those users again.
         self.pump(timeout=0)
         self.flush(now=True)
-        prepared = prepare_chunk(pks, self.ctx)
-        flight.tracker = ChunkTracker(prepared, self.ctx)
-        for job in prepared.jobs:
-            self.sender.submit((flight.chunk.pk, job.user_pk), job.payload, prepared.lease)
-        if flight.tracker.done:
+        flight.current = prepare_chunk(pks, self.ctx)
+        for job in flight.current.jobs:
+            self.sender.submit((flight.chunk.pk, job.user_pk), job.payload, flight.current.lease)
+        if flight.current.done:
             self.end_round(flight)
 
     def pump(self, timeout: float = 0.1) -> None:
@@ -176,13 +175,13 @@ class ChunkRunner:
         for key, result in self.sender.collect(timeout=timeout):
             chunk_pk, user_pk = cast("tuple[int, Any]", key)
             flight = self.flights.get(chunk_pk)
-            if flight is not None and flight.tracker is not None:
-                flight.tracker.apply(user_pk, result)
+            if flight is not None and flight.current is not None:
+                flight.current.apply(user_pk, result)
             if result.fatal is not None and self.fatal is None:
                 self.fatal = result.fatal
                 self.sender.stop.set()
         for flight in list(self.flights.values()):
-            if flight.tracker is not None and flight.tracker.done:
+            if flight.current is not None and flight.current.done:
                 self.end_round(flight)
         self.flush()
         self.renew()
@@ -198,25 +197,25 @@ class ChunkRunner:
         if not self._flush.due(now=now):
             return
         for flight in self.flights.values():
-            if flight.tracker is not None:
-                flight.tracker.flush()
+            if flight.current is not None:
+                flight.current.flush()
 
     def renew(self) -> None:
         """Renew the leases and claims of the chunks in flight every ``RENEW_INTERVAL`` s."""
         if not self._renew.due():
             return
         for flight in self.flights.values():
-            lease = flight.tracker.prepared.lease if flight.tracker is not None else None
+            lease = flight.current.lease if flight.current is not None else None
             if lease is not None:
                 lease.renew()
             renew_claim(flight.chunk.pk, self.claim_seconds)
 
     def end_round(self, flight: _Flight) -> None:
         """Close a round; redo users whose lease ran out; complete or release the chunk."""
-        assert flight.tracker is not None
-        sent = len(flight.tracker.prepared.jobs)
-        outcome = flight.tracker.close()
-        flight.tracker = None
+        outcome, flight.current = flight.current, None
+        assert outcome is not None
+        outcome.close()
+        sent = len(outcome.jobs)
         flight.counts.add(outcome.counts)
         flight.failures.extend(outcome.failures)
         self.closed.add(outcome.counts)
@@ -238,6 +237,6 @@ class ChunkRunner:
         counts = MeisaBackfillCounts()
         counts.add(self.closed)
         for flight in self.flights.values():
-            if flight.tracker is not None:
-                counts.add(flight.tracker.outcome.counts)
+            if flight.current is not None:
+                counts.add(flight.current.counts)
         return counts
