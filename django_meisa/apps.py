@@ -15,7 +15,6 @@ class MeisaConfig(AppConfig):
 
     def ready(self) -> None:
         from django_meisa import checks as meisa_checks
-        from django_meisa import database_checks
         from django_meisa.backfill.checks import check_backfill
         from django_meisa.contacts import receivers as contact_receivers
         from django_meisa.suppression import receivers as suppression_receivers
@@ -27,8 +26,8 @@ class MeisaConfig(AppConfig):
         checks.register(meisa_checks.check_suppression_mirror, checks.Tags.database)
         checks.register(meisa_checks.check_suppression_mirror_deploy, deploy=True)
         checks.register(check_backfill)
-        checks.register(database_checks.check_database_vendor)
-        checks.register(database_checks.check_database_version, checks.Tags.database)
+        checks.register(meisa_checks.check_database_vendor)
+        checks.register(meisa_checks.check_database_version, checks.Tags.database)
         contact_receivers.connect_receivers()
         # Contact sync announces upserts; suppression listens (contacts never imports it).
         suppression_receivers.connect_receivers()

@@ -1,19 +1,22 @@
-"""System checks for the MEISA settings (ids meisa.E0xx / meisa.W0xx)."""
+"""The system checks django-meisa registers (ids meisa.E0xx / meisa.W0xx)."""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
+from django.db import connections, router
 
 from django_meisa import conf
 from django_meisa.client import api_key_problem, validate_base_url
 
 # Id ranges: E001-E009 settings and client, E010-E019 contact sync,
-# E020-E029 suppression and the email backend, E030-E039 backfill, E070-E079 who is
-# synced, related models and deleted users.
+# E020-E029 suppression and the email backend, E030-E039 backfill, E050-E059 databases,
+# E070-E079 who is synced, related models and deleted users.
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -131,6 +134,70 @@ def check_contact_sync(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
 
 def check_sync_scope(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check who is synced, mapper relations and deleted users (meisa.E070-E079, W070-W079)."""
-    from django_meisa.contacts.scope_checks import scope_messages
+    from django_meisa.contacts.checks import scope_messages
 
     return scope_messages()
+
+
+# Databases (meisa.E050-E059) ------------------------------------------------------------
+
+SUPPORTED = "PostgreSQL, MySQL 8.0+, MariaDB 10.11+ and SQLite"
+VENDORS = {"postgresql", "mysql", "sqlite"}
+MIN_MYSQL = (8, 0)
+MIN_MARIADB = (10, 11)
+
+
+def meisa_aliases() -> set[str]:
+    """The database aliases the routers send django-meisa's writes to."""
+    models = apps.get_app_config("django_meisa").get_models()
+    return {router.db_for_write(model) for model in models}
+
+
+def check_database_vendor(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E050: django-meisa's tables are on a database vendor it doesn't support.
+
+    Reads ``ENGINE`` only: never connects.
+    """
+    errors: list[CheckMessage] = []
+    for alias in sorted(meisa_aliases()):
+        vendor = connections[alias].vendor
+        if vendor not in VENDORS:
+            engine = connections[alias].settings_dict.get("ENGINE", "?")
+            errors.append(
+                Error(
+                    f"django-meisa's tables are routed to the database {alias!r} "
+                    f"({engine}), which it does not support.",
+                    hint=f"django-meisa supports {SUPPORTED}. Route its models "
+                    f"(app label 'django_meisa') to one of those.",
+                    id="meisa.E050",
+                )
+            )
+    return errors
+
+
+def check_database_version(
+    app_configs: Any = None, databases: Iterable[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E051: a MySQL or MariaDB server older than supported (asks the server: tagged database)."""
+    errors: list[CheckMessage] = []
+    for alias in sorted(meisa_aliases() & set(databases or ())):
+        connection = connections[alias]
+        if connection.vendor != "mysql":
+            continue
+        mariadb = bool(connection.mysql_is_mariadb)  # type: ignore[attr-defined]
+        version = tuple(connection.mysql_version[:2])  # type: ignore[attr-defined]
+        minimum, name = (MIN_MARIADB, "MariaDB") if mariadb else (MIN_MYSQL, "MySQL")
+        if version < minimum:
+            errors.append(_too_old(alias, name, version, minimum))
+    return errors
+
+
+def _too_old(
+    alias: str, name: str, version: tuple[int, ...], minimum: tuple[int, int]
+) -> CheckMessage:
+    found, needed = ".".join(map(str, version)), ".".join(map(str, minimum))
+    return Error(
+        f"The database {alias!r} runs {name} {found}; django-meisa needs {name} {needed} or newer.",
+        hint=f"django-meisa supports {SUPPORTED}.",
+        id="meisa.E051",
+    )

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
 
-from django_meisa.database_checks import check_database_vendor, check_database_version
+from django_meisa.checks import check_database_vendor, check_database_version
 
 
 def test_the_suite_s_own_database_passes():

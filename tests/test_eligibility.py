@@ -6,6 +6,7 @@ import pytest
 from django.core.checks import Error
 from django.db.models import Q
 
+from django_meisa.contacts.checks import scope_messages
 from django_meisa.contacts.eligibility import (
     DELETED,
     INELIGIBLE,
@@ -13,7 +14,6 @@ from django_meisa.contacts.eligibility import (
     is_eligible,
     load_user_for_sync,
 )
-from django_meisa.contacts.scope_checks import scope_messages
 from django_meisa.exceptions import MeisaMappingError
 from tests.sync_support import make_user
 from tests.testapp.models import Subscription

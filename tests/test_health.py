@@ -91,7 +91,7 @@ def test_no_check_calls_meisa(meisa_fake):
 
 
 def test_thresholds_are_checked(settings):
-    from django_meisa.contacts.scope_checks import scope_messages
+    from django_meisa.contacts.checks import scope_messages
 
     settings.MEISA = {**settings.MEISA, "HEALTH_MAX_PENDING": 0, "HEALTH_MAX_PENDING_AGE": "1h"}
     assert [m.id for m in scope_messages()] == ["meisa.E074", "meisa.E074"]

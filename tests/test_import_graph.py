@@ -19,7 +19,6 @@ ENTRY_POINTS = ("tasks", "admin", "management", "backends")
 LAYERS = {
     "conf": 0, "exceptions": 0, "signals": 0, "client": 0, "payload": 0, "retry": 0,
     "leases": 0, "models": 0, "stats": 0, "publish": 0,
-    "database_checks": 0,
     "contacts": 1,
     "suppression": 2,
     "backfill": 3,

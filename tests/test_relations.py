@@ -6,8 +6,8 @@ import pytest
 from django.core.checks import Warning
 from django.db import transaction
 
+from django_meisa.contacts.checks import scope_messages
 from django_meisa.contacts.relations import Route, related_user_pks, routes_for
-from django_meisa.contacts.scope_checks import scope_messages
 from django_meisa.models import UserSyncState
 from tests.sync_support import PRODUCTION_FIELDS, make_user
 from tests.testapp.models import Profile, Subscription

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -23,8 +22,6 @@ from django_meisa.contacts.decide import STATE_FIELDS, StateView
 from django_meisa.exceptions import MeisaAPIError, MeisaError
 from django_meisa.leases import Lease, lease_seconds
 from django_meisa.models import MeisaSyncResult, UserSyncState
-
-logger = logging.getLogger("django_meisa.contacts.worker")
 
 
 def state_alias() -> str:
