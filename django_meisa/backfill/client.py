@@ -12,11 +12,9 @@ from django_meisa.client import MeisaClient
 class BackfillSession(requests.Session):
     """A ``requests.Session`` for thousands of POSTs of JSON bodies to one URL.
 
-    ``Session.request`` re-merges the session's headers, cookies, auth and the
-    environment for every call: more CPU than the rest of the request together. Here a
-    prepared request per (method, URL) is kept as a template and copied with the new
-    body. The template is rebuilt whenever the session's cookies change, so behaviour
-    matches ``Session.request`` for everything the Meisa client sends.
+    ``Session.request`` re-merges headers, cookies, auth and the environment on every
+    call, more CPU than the rest of the request. Here a prepared request per (method,
+    URL) is a template, copied with each body and rebuilt when the cookies change.
     """
 
     def __init__(self) -> None:
@@ -26,8 +24,7 @@ class BackfillSession(requests.Session):
     def request(  # type: ignore[override]
         self, method: str, url: str, data: Any = None, **kwargs: Any
     ) -> requests.Response:
-        """Send ``data`` to ``url`` like ``Session.request``; only plain keyword options
-        (``timeout``, ``allow_redirects``) are supported, as ``MeisaClient`` passes."""
+        """``Session.request`` for the plain options ``MeisaClient`` passes (``timeout``...)."""
         prepared = self._template(method, url).copy()
         prepared.prepare_body(data, None)
         kwargs.setdefault("proxies", self.proxies)
@@ -45,16 +42,12 @@ class BackfillSession(requests.Session):
 class BackfillClient(MeisaClient):
     """A ``MeisaClient`` for a sender thread that posts thousands of upserts in a row.
 
-    Its session prepares requests from a template (``BackfillSession``), and the
-    environment ``requests`` would re-read on every request (proxy variables, the CA
-    bundle variables, ``~/.netrc``) is resolved once for ``BASE_URL`` and pinned on the
-    session. Only ``~/.netrc`` is no longer consulted: Meisa authenticates with
-    ``X-API-Key``, never netrc.
+    The environment ``requests`` re-reads per request (proxies, CA bundle) is resolved
+    once for ``BASE_URL`` and pinned; ``~/.netrc`` is not consulted (Meisa uses a key).
     """
 
     def create_session(self) -> requests.Session:
-        """Return a ``BackfillSession`` with the base headers and the environment's
-        proxies and CA bundle pinned. Called lazily by ``session``."""
+        """Return a ``BackfillSession`` with the base headers, proxies and CA bundle."""
         base = super().create_session()
         session = BackfillSession()
         session.headers = base.headers

@@ -15,9 +15,9 @@ INLINE, ENQUEUE = "inline", "enqueue"
 class MeisaBackfillOptions:
     """Everything a run needs. The command builds it from its arguments.
 
-    ``mode`` None picks ``enqueue`` when a real Celery broker is configured, else
-    ``inline``. ``resume`` continues the latest unfinished run (True) or run number
-    ``resume``; the resumed run keeps its own selection, chunk size, force and dry-run.
+    ``mode`` None picks one with ``default_mode``. ``resume`` continues the latest
+    unfinished run (True) or run number ``resume``, with that run's own selection,
+    chunk size, force and dry-run.
     """
 
     selection: MeisaBackfillSelection = field(default_factory=MeisaBackfillSelection)
@@ -56,11 +56,7 @@ class MeisaBackfillOptions:
 
 
 def default_mode() -> str:
-    """``enqueue`` when the current Celery app has a real broker, else ``inline``.
-
-    Eager mode, a ``memory://`` broker or no broker setting at all mean there is no
-    worker to share the work with, so the command sends by itself.
-    """
+    """``enqueue`` with a real Celery broker; eager or ``memory://`` has no worker to share."""
     from celery import current_app
 
     celery_conf = current_app.conf

@@ -68,9 +68,8 @@ def send_upsert(
 ) -> SendResult:
     """Upsert ``payload`` under ``limiter``, retrying per ``policy``; never raises ``MeisaError``.
 
-    A stop request while waiting returns ``not_sent`` (``--resume`` retries the user).
-    No request starts after ``window.send_deadline``, read before each attempt so
-    renewals count: the result is ``expired`` and the caller leases and maps again.
+    No request starts after ``window.send_deadline`` (read per attempt, so renewals
+    count): the result is then ``expired``, and the caller leases and maps again.
     """
     failures = waits = 0
     while True:
