@@ -135,11 +135,15 @@ def chunk_source(
         yield chunk, chunk_users(chunk, options.selection)
     if run.selection_done:
         return
-    after = to_pk(run.cursor_pk) if run.cursor_pk else None
-    for pks in selection_chunks(options.selection, options.chunk_size, after=after):
+    for pks in selection_chunks(options.selection, options.chunk_size, after=cursor(run)):
         yield add_chunk(run, pks), pks
     run.selection_done = True  # every selected user is in a chunk now
     run.save(update_fields=["selection_done"])
+
+
+def cursor(run: BackfillRun) -> Any:
+    """The last primary key selected into a chunk of ``run`` (None before the first)."""
+    return to_pk(run.cursor_pk) if run.cursor_pk else None
 
 
 def chunk_users(chunk: BackfillChunk, selection: MeisaBackfillSelection) -> list[Any]:

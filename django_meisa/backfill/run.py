@@ -17,7 +17,7 @@ from django_meisa.backfill.options import ENQUEUE, MeisaBackfillOptions, default
 from django_meisa.backfill.ratelimit import TokenBucket
 from django_meisa.backfill.report import BackfillProgress, MeisaBackfillResult
 from django_meisa.backfill.rounds import ChunkRunner, graceful_stop
-from django_meisa.backfill.selection import count_selected, to_pk
+from django_meisa.backfill.selection import count_selected
 from django_meisa.backfill.sending import SenderPool
 from django_meisa.backfill.state import chunk_lease_seconds, release_run_leases
 from django_meisa.backfill.worker import dispatch_and_wait
@@ -75,7 +75,7 @@ def _open_run(options: MeisaBackfillOptions) -> tuple[BackfillRun, MeisaBackfill
         raise LookupError("There is no unfinished backfill run to resume.")
     options = options.resumed_from(run.options)
     mode = options.mode or run.mode
-    run.mode, run.options = mode, {**options.stored(), "concurrency": options.concurrency}
+    run.mode, run.options = mode, options.stored()
     run.save(update_fields=["mode", "options"])
     # The process that claimed the unfinished chunks is gone (crashed or stopped). Were
     # it still running, the per-user leases would keep the two from sending anyone twice.
@@ -88,7 +88,7 @@ def _open_run(options: MeisaBackfillOptions) -> tuple[BackfillRun, MeisaBackfill
 def _sizes(run: BackfillRun, options: MeisaBackfillOptions) -> tuple[int, int]:
     """Return (total selected users, users already done by earlier attempts)."""
     done_before = checkpoint.run_counts(run).done
-    after = to_pk(run.cursor_pk) if run.cursor_pk else None
+    after = checkpoint.cursor(run)
     remaining = 0 if run.selection_done else count_selected(options.selection, after=after)
     pending = run.chunks.exclude(status=BackfillChunk.Status.DONE)
     remaining += sum(pending.values_list("size", flat=True))

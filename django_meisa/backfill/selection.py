@@ -36,30 +36,25 @@ class MeisaBackfillSelection:
     def as_dict(self) -> dict[str, Any]:
         """Return the selection as JSON-ready data."""
         stored_ids = None if self.ids is None or self.ids_file else [str(pk) for pk in self.ids]
-        return {
-            "ids": stored_ids,
-            "ids_file": self.ids_file,
-            "since": self.since.isoformat() if self.since else None,
-            "only_unsynced": self.only_unsynced,
-            "exclude_inactive": self.exclude_inactive,
-            "exclude_suppressed": self.exclude_suppressed,
-        }
+        since = self.since.isoformat() if self.since else None
+        flags = {name: getattr(self, name) for name in _FLAGS}
+        return {"ids": stored_ids, "ids_file": self.ids_file, "since": since, **flags}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MeisaBackfillSelection:
         """Rebuild a selection saved by ``as_dict``."""
-        ids, ids_file = data.get("ids"), data.get("ids_file")
-        since = data.get("since")
+        ids, ids_file, since = data.get("ids"), data.get("ids_file"), data.get("since")
         if ids_file:
             ids = read_ids_file(ids_file)
         return cls(
             ids=None if ids is None else tuple(to_pk(pk) for pk in ids),
             ids_file=ids_file,
             since=dt.datetime.fromisoformat(since) if since else None,
-            only_unsynced=bool(data.get("only_unsynced")),
-            exclude_inactive=bool(data.get("exclude_inactive")),
-            exclude_suppressed=bool(data.get("exclude_suppressed")),
+            **{name: bool(data.get(name)) for name in _FLAGS},
         )
+
+
+_FLAGS = ("only_unsynced", "exclude_inactive", "exclude_suppressed")
 
 
 def to_pk(value: Any) -> Any:
