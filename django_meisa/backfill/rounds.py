@@ -31,7 +31,7 @@ from django_meisa.backfill.chunk import (
 )
 from django_meisa.backfill.report import BackfillProgress, MeisaBackfillCounts
 from django_meisa.backfill.sending import SenderPool, SequentialSender
-from django_meisa.backfill.state import RENEW_INTERVAL
+from django_meisa.backfill.state import RENEW_INTERVAL, chunk_lease_seconds
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import BackfillChunk
 
@@ -87,7 +87,7 @@ class _Flight:
 
 
 class ChunkRunner:
-    """Runs chunks through a sender, ``max_in_flight`` chunks at a time.
+    """Runs chunks through a sender, two at a time (one sends while the next is prepared).
 
     After ``sender.stop`` (Ctrl-C) or a fatal error (a bad key) it takes no new chunk;
     chunks in flight are recorded as far as they got and left for ``--resume``.
@@ -98,15 +98,12 @@ class ChunkRunner:
         ctx: BackfillContext,
         *,
         sender: SenderPool | SequentialSender,
-        progress: BackfillProgress | None,
-        claim_seconds: float,
-        max_in_flight: int = 2,
+        progress: BackfillProgress | None = None,
     ) -> None:
         self.ctx = ctx
         self.sender = sender
         self.progress = progress
-        self.claim_seconds = claim_seconds
-        self.max_in_flight = max_in_flight
+        self.claim_seconds = chunk_lease_seconds()
         self.flights: dict[int, _Flight] = {}
         self.closed = MeisaBackfillCounts()
         #: Counts of the chunks this session completed (the rest of ``closed`` belongs to
@@ -128,7 +125,7 @@ class ChunkRunner:
                 break
             if claim_chunk(chunk.pk, self.claim_seconds):
                 self.start(chunk, pks)
-            while len(self.flights) >= self.max_in_flight and not self.stopping:
+            while len(self.flights) >= 2 and not self.stopping:
                 self.pump()
         self.drain()
 

@@ -19,7 +19,7 @@ from django_meisa.backfill.report import BackfillProgress, MeisaBackfillResult
 from django_meisa.backfill.rounds import ChunkRunner, graceful_stop
 from django_meisa.backfill.selection import count_selected
 from django_meisa.backfill.sending import SenderPool
-from django_meisa.backfill.state import chunk_lease_seconds, release_run_leases
+from django_meisa.backfill.state import release_run_leases
 from django_meisa.backfill.worker import dispatch_and_wait
 from django_meisa.client import MeisaClient
 from django_meisa.exceptions import MeisaConfigurationError
@@ -108,7 +108,7 @@ def _run_inline(
         client_factory=client_factory, backlog=2 * options.chunk_size + options.concurrency,
         stop=stop,
     )  # fmt: skip
-    runner = ChunkRunner(ctx, sender=pool, progress=progress, claim_seconds=chunk_lease_seconds())
+    runner = ChunkRunner(ctx, sender=pool, progress=progress)
     with graceful_stop(stop):
         try:
             runner.run(checkpoint.chunk_source(run, options))

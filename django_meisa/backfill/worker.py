@@ -62,7 +62,7 @@ def dispatch_and_wait(
             run.pk, counts, 0, dry_run=options.dry_run, mode=run.mode,
             pending_chunks=pending, detached=True,
         )  # fmt: skip
-    return checkpoint.finish_run(run, options, fatal=None)
+    return checkpoint.finish_run(run, options)
 
 
 def enqueue_chunk(run_id: int, chunk_id: int) -> None:
@@ -133,10 +133,7 @@ def _sync_claimed(run: BackfillRun, chunk: BackfillChunk, client: MeisaClient) -
     options = MeisaBackfillOptions(policy=MeisaRetryPolicy(retries=retries))
     options = options.resumed_from(run.options)
     sender = SequentialSender(client, limiter=shared_limiter(run), policy=options.policy)
-    runner = ChunkRunner(
-        BackfillContext.of_run(run, options), sender=sender, progress=None,
-        claim_seconds=chunk_lease_seconds(),
-    )  # fmt: skip
+    runner = ChunkRunner(BackfillContext.of_run(run, options), sender=sender)
     runner.start(chunk, checkpoint.chunk_users(chunk, options.selection))
     runner.drain()
     if runner.fatal is not None:
