@@ -154,10 +154,7 @@ def meisa_aliases() -> set[str]:
 
 
 def check_database_vendor(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """E050: django-meisa's tables are on a database vendor it doesn't support.
-
-    Reads ``ENGINE`` only: never connects.
-    """
+    """E050: django-meisa's tables are on a database vendor it doesn't support (never connects)."""
     errors: list[CheckMessage] = []
     for alias in sorted(meisa_aliases()):
         vendor = connections[alias].vendor

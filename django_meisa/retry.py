@@ -13,11 +13,9 @@ from django_meisa.exceptions import MeisaRateLimitError
 class MeisaRetryPolicy:
     """How long to wait before trying a failed upsert again, and how often.
 
-    Backoff is ``backoff * 2**n`` capped at ``backoff_max``, with *equal jitter* (a fixed
-    half plus a random half) so a burst of failures does not come back in step. A 429's
-    ``Retry-After``, capped at ``retry_after_max``, is a minimum wait. ``retries`` and
-    ``rate_limit_waits`` bound the backfill's attempts per user. ``None`` reads the
-    matching ``SYNC_RETRY_*`` setting, at call time.
+    ``backoff * 2**n`` capped at ``backoff_max``, with *equal jitter* (half fixed, half
+    random) so a burst of failures does not come back in step; a 429's Retry-After is a
+    minimum wait. ``None`` reads the matching ``SYNC_RETRY_*`` setting at call time.
     """
 
     retries: int = 5

@@ -10,11 +10,8 @@ from django.db.models import Q
 
 
 def find_users(identifier: str) -> list[Any]:
-    """Return the users ``identifier`` names: its primary key, username or email.
-
-    Several users can share an email (the case ``meisa_sync`` must show, not hide), so
-    every match is returned, in primary-key order; an empty list when none matches.
-    """
+    """Return every user ``identifier`` names by primary key, username or email, in pk
+    order (several may share an email: ``meisa_sync`` must show that, not hide it)."""
     model = get_user_model()
     email_field = model.get_email_field_name()
     query = Q(**{model.USERNAME_FIELD: identifier})

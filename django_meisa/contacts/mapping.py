@@ -109,7 +109,7 @@ def tag_names(user: Any) -> list[str] | None:
     if not path:
         return None
     entry = f'MEISA["TAG_NAMES"] ({describe(path)})'
-    tags = call_user_callable(load_callable(path, entry), user, entry)
+    tags = call_user_callable(path, user, entry)
     if isinstance(tags, (set, frozenset)):
         tags = sorted(tags)
     if isinstance(tags, (str, bytes)) or not isinstance(tags, (list, tuple)):
@@ -120,7 +120,7 @@ def tag_names(user: Any) -> list[str] | None:
 def run_custom_mapper(path: Any, user: Any) -> dict[str, Any]:
     """Call ``MEISA["MAPPER"]`` and return its dict, or raise ``MeisaMappingError``."""
     entry = f'MEISA["MAPPER"] ({describe(path)})'
-    result = call_user_callable(load_callable(path, entry), user, entry)
+    result = call_user_callable(path, user, entry)
     if not isinstance(result, Mapping):
         raise MeisaMappingError(f"{entry} returned {type(result).__name__}, not a dict")
     return dict(result)
@@ -150,8 +150,7 @@ def evaluate_spec(user: Any, spec: Any, entry: str) -> Any:
         raise MeisaMappingError(f"{entry} {err}") from None
     if kind == "attribute":
         return resolve_path(user, target, entry)
-    entry = f"{entry} ({describe(target)})"
-    return call_user_callable(load_callable(target, entry), user, entry)
+    return call_user_callable(target, user, f"{entry} ({describe(target)})")
 
 
 def resolve_path(obj: Any, path: str, entry: str) -> Any:
@@ -195,9 +194,10 @@ def load_callable(path: Any, entry: str) -> Callable[..., Any]:
     return func
 
 
-def call_user_callable(func: Callable[..., Any], user: Any, entry: str) -> Any:
-    """Call a site-provided ``func(user)``; what it raises is chained, and only its type
-    named: its text may hold personal data."""
+def call_user_callable(spec: Any, user: Any, entry: str) -> Any:
+    """Load the site's ``spec`` (``load_callable``) and call it with ``user``; what it raises
+    is chained, and only its type named: its text may hold personal data."""
+    func = load_callable(spec, entry)
     try:
         return func(user)
     except Exception as err:

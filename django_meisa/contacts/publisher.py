@@ -1,11 +1,9 @@
 """Background publisher: sync tasks leave the request thread for one thread per process.
 
-The version bump is the durable part of a request; the publish only starts the worker
-sooner (the sweep re-publishes anything lost). So the request thread queues primary keys,
-and one daemon thread per process publishes them in batches over one producer. A forked
-child starts afresh, exit flushes for ``PUBLISH_FLUSH_TIMEOUT`` s, and a full queue
-publishes inline. Where a thread can't be trusted (uWSGI without threads, gevent or
-eventlet, eager Celery) every publish is inline.
+The bump is the durable part of a request; the publish only starts the worker sooner
+(the sweep re-publishes anything lost), so it need not hold up the request. Where a
+thread can't be trusted (uWSGI without threads, gevent, eventlet, eager Celery), and
+when the queue is full, publishes are inline.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Request path of contact sync: one durable version bump, then one publish after commit.
 
-``request_sync`` bumps ``UserSyncState.version`` in the caller's transaction, so a
-pending sync is recorded exactly when the user's change is committed. One on_commit
-callback per transaction (per savepoint level) publishes one task per user; a rollback
-discards both the bump and the callback. A broker outage costs a bounded, logged
-publish failure: the row stays pending and ``sweep_pending_syncs`` enqueues it later.
+The bump is in the caller's transaction, so a pending sync is recorded exactly when the
+change commits; a rollback discards both it and the on_commit callback that publishes.
 """
 
 from __future__ import annotations
@@ -26,11 +23,10 @@ def request_sync(
 ) -> None:
     """Sync ``user`` (a user or its primary key) to Meisa once the transaction commits.
 
-    Called by the receivers and by site code after changes Django sends no signal for
-    (``QuerySet.update()``, raw SQL). ``created`` sends the first sync with source
-    "signup"; ``login`` sends an upsert even if nothing mapped changed (Meisa's advice:
-    upsert on every login). Costs one SQL statement per user per transaction (repeat calls cost
-    none) and never raises for broker trouble. Does nothing when ``ENABLED`` is False.
+    Call it after changes Django sends no signal for (``QuerySet.update()``, raw SQL).
+    ``created`` sends source "signup"; ``login`` sends even if nothing mapped changed
+    (Meisa: upsert on every login). One SQL statement per user per transaction; never
+    raises for broker trouble.
     """
     if not conf.get_setting("ENABLED"):
         return
@@ -56,10 +52,8 @@ def request_sync(
 class MeisaSyncBatch:
     """The on_commit callback publishing the syncs requested at one savepoint level.
 
-    Batches of one transaction share ``published``, so a user requested at several
-    savepoint levels is still published once. Being an entry of
-    ``connection.run_on_commit`` is what makes the dedupe safe: rolling back a
-    savepoint drops the batch together with the bumps it stands for.
+    A transaction's batches share ``published`` (one publish per user); rolling back a
+    savepoint drops its batch together with the bumps it stands for.
     """
 
     def __init__(self, published: set[Any], using: str | None = None) -> None:

@@ -25,11 +25,8 @@ from django_meisa.models import MeisaSyncResult, UserSyncState
 
 
 def state_alias() -> str:
-    """The database alias of every sync read and write: the router's *write* alias.
-
-    A replica may lag: a state read there makes a pending sync look done, and a user
-    read there sends an old payload recorded as the new version.
-    """
+    """The router's *write* alias: on a lagging replica a pending sync looks done, and an
+    old payload is recorded as the new version."""
     return router.db_for_write(UserSyncState)
 
 

@@ -1,9 +1,7 @@
 """The sweep: re-enqueue syncs left pending, and give up on versions that keep failing.
 
-Rows are left pending by a broker outage, exhausted task retries or a lost worker. A
-version that keeps failing retryably for ``SYNC_GIVE_UP_AFTER_SWEEPS`` cycles is marked
-failed first, through the same writer and announcement as a 4xx, so such rows never
-fill the sweep's batches (oldest first) and starve newer ones.
+Giving up comes first, so versions that keep failing never fill the batches (oldest
+first) and starve newer ones.
 """
 
 from __future__ import annotations
@@ -88,11 +86,8 @@ def give_up_exhausted(now: dt.datetime | None = None) -> int:
 
 
 def sweep_pending_syncs(now: dt.datetime | None = None) -> int:
-    """Give up on exhausted versions, then enqueue up to ``SWEEP_BATCH_SIZE`` pending syncs.
-
-    Returns how many were enqueued. ``swept_at`` keeps a row out of the next runs for
-    ``SWEEP_AFTER`` s; a duplicate of a still-retrying task is harmless (the lease).
-    """
+    """Give up on exhausted versions, then enqueue up to ``SWEEP_BATCH_SIZE`` pending syncs
+    (how many is returned); a duplicate of a still-retrying task is harmless (the lease)."""
     if not conf.get_setting("ENABLED"):
         return 0
     now = now or timezone.now()

@@ -1,11 +1,8 @@
 """Sync one user to Meisa: lease, read, map, decide, upsert, record, announce.
 
-Callable without Celery (the task, the admin and tests use ``sync_contact_now``).
-Ordering: the request path bumps ``UserSyncState.version``; under the user's lease a
-worker reads version v, maps the user as committed now, sends, and records
-``synced_version = v``. A change committed meanwhile bumps the version past v, so the
-worker (or the change's own task) sends again: Meisa always ends with the latest
-committed state. Every read goes to the state's write alias, never a replica.
+Under the lease a worker reads version v, maps the user as committed now, sends and
+records ``synced_version = v``; a change committed meanwhile bumps the version past v,
+so it is sent again: Meisa always ends with the latest committed state.
 """
 
 from __future__ import annotations
@@ -140,11 +137,7 @@ def handle(lease: Lease, user_pk: Any, version: int, result: str) -> SyncOutcome
 
 
 def load_user(lease: Lease, alias: str, state: StateView) -> tuple[Any, SyncOutcome | None]:
-    """Return ``(user, None)`` as committed now on ``alias``, or ``(None, outcome)``.
-
-    An ineligible user is handled without a request; a raising ``SHOULD_SYNC_USER``
-    fails permanently.
-    """
+    """Return ``(user, None)`` as committed now on ``alias``, or ``(None, outcome)``."""
     user_pk, version = state.user_id, state.version
     try:
         user, reason = load_user_for_sync(user_pk, using=alias)
@@ -187,10 +180,8 @@ def fail_permanently(lease: Lease, user_pk: Any, version: int, err: MeisaError) 
 
 
 def repair_lost_lease(alias: str, user_pk: Any) -> None:
-    """After sending without the lease, forget the fingerprint and request a sync again.
-
-    Another worker may have sent a newer state that ours then overwrote.
-    """
+    """After sending without the lease (another worker's newer state may be overwritten),
+    forget the fingerprint and request a sync again."""
     announce.logger.warning(
         "Meisa sync of user pk=%s outlived its lease; syncing again",
         user_pk,

@@ -42,12 +42,9 @@ class UserSyncStateQuerySet(models.QuerySet["UserSyncState"]):
 class UserSyncState(models.Model):
     """One row per user: the ordering counters, the last sync and the sync lease.
 
-    ``version`` is bumped (in the caller's transaction) every time a sync is requested;
-    ``synced_version`` is the highest version a worker has fully handled (sent, found
-    unchanged, or skipped). The user is pending while ``version > synced_version``.
-    ``failed_version`` marks a version that failed permanently, so the sweep leaves it
-    alone until a new change bumps ``version``. Columns have database defaults because
-    the request path inserts rows with one raw ``INSERT ... ON CONFLICT`` statement.
+    Each request bumps ``version``; ``synced_version`` is the highest one handled, and
+    ``failed_version`` one that failed for good. Columns have database defaults because
+    the request path inserts rows with one raw SQL statement.
     """
 
     user = models.OneToOneField(
