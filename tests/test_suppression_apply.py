@@ -1,5 +1,6 @@
 """The diff applier on every database: only the delta is written, an unchanged list
-writes nothing, and any write to the mirror since the last refresh defeats that skip."""
+writes nothing, and any write to the mirror since the last refresh, or a row that waits
+on time, defeats that skip."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from django_meisa.models import SuppressedEmail
 from django_meisa.suppression.apply import Diff, DiffApplier, ShrinkGuard
+from django_meisa.suppression.listing import list_fingerprint
 from django_meisa.suppression.negative_cache import current_generation
 from django_meisa.suppression.status import suppress_contact_status
 
@@ -27,16 +29,19 @@ def keys(start: int, stop: int) -> list[str]:
 
 
 def apply(emails: list[str], previous: Diff | None = None, guard: ShrinkGuard = GUARD) -> Diff:
+    """As the refresh does: the fingerprint first, the full diff when it doesn't match."""
     now = timezone.now()
     params: dict[str, Any] = {
         "now": now,
         "as_of": now,
         "previous_as_of": None,
         "grace_cutoff": now - dt.timedelta(hours=1),
-        "previous_digest": previous.digest if previous else "",
+        "fingerprint": list_fingerprint(emails),
     }
     with transaction.atomic():
-        return DiffApplier("default").apply(emails, params, guard)
+        applier = DiffApplier("default")
+        same = applier.unchanged(params["fingerprint"], previous.digest if previous else "")
+        return same or applier.apply(set(emails), params, guard)
 
 
 def stored() -> set[str]:
@@ -59,6 +64,7 @@ def test_an_unchanged_list_writes_nothing():
         again = apply(keys(0, 50), previous=first)
     assert again.unchanged
     assert again.digest == first.digest
+    assert (again.loaded, again.confirmed, again.added, again.removed) == (50, 50, 0, 0)
     assert not [q for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
 
 
@@ -72,8 +78,33 @@ def test_a_write_bumps_the_generation_and_an_unchanged_list_does_not():
     assert current_generation("default") != token
 
 
-def test_the_digest_follows_the_keys_not_their_count():
+def test_the_digest_follows_the_entries_not_their_count():
     assert apply(keys(0, 50)).digest != apply(keys(1, 51)).digest
+
+
+def test_the_fingerprint_is_of_the_raw_entries():
+    # Entries with the same keys but spelled otherwise are another list: no skip.
+    first = list_fingerprint(keys(0, 50))
+    assert list_fingerprint([key.upper() for key in keys(0, 50)]) != first
+    assert list_fingerprint(keys(0, 50)) == first
+
+
+@pytest.mark.parametrize(
+    "wait_on_time",
+    [
+        lambda: SuppressedEmail.objects.create(email="user3@example.com", source="local"),
+        lambda: suppress_contact_status("reported@example.com", "bounced"),
+    ],
+    ids=["local-row-listed", "reported-row-in-grace"],
+)
+def test_a_diff_that_leaves_rows_waiting_on_time_records_no_digest(wait_on_time):
+    # A listed local row's date follows each list's as_of; a reported row's grace runs
+    # out: the same list applied later changes rows, so it must not be skipped.
+    wait_on_time()
+    first = apply(keys(0, 50))
+    assert not first.settled
+    assert first.digest == ""
+    assert not apply(keys(0, 50), previous=first).unchanged
 
 
 @pytest.mark.parametrize(
@@ -111,10 +142,12 @@ def test_a_bumped_token_falls_back_to_checking_the_table(monkeypatch):
     assert len(first.digest) <= 64  # SuppressionRefreshState.list_digest
 
 
-def test_force_never_skips():
+def test_withheld_deletions_record_no_digest():
     first = apply(keys(0, 50))
-    forced = ShrinkGuard(max_fraction=0.5, min_count=10, force=True)
-    assert not apply(keys(0, 50), previous=first, guard=forced).unchanged
+    shrunk = apply(keys(0, 10), previous=first)
+    assert shrunk.withheld == 40
+    assert shrunk.digest == ""
+    assert not apply(keys(0, 10), previous=shrunk).unchanged
 
 
 def test_a_local_row_is_never_turned_into_a_meisa_row():

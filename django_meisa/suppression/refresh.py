@@ -11,12 +11,12 @@ from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 
 from django_meisa import conf
-from django_meisa.client import MeisaClient, UnsubscribedList
+from django_meisa.client import MeisaClient
 from django_meisa.exceptions import MeisaStaleListError
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
 from django_meisa.suppression.apply import Diff, DiffApplier, ShrinkGuard
 from django_meisa.suppression.freshness import forget_freshness
-from django_meisa.suppression.listing import PreparedList, prepare_list, usable_applied_as_of
+from django_meisa.suppression.listing import ReceivedList, receive_list, usable_applied_as_of
 from django_meisa.suppression.lock import acquire_lease, new_owner, release_lease
 
 logger = logging.getLogger("django_meisa.suppression")
@@ -102,22 +102,22 @@ def _refresh(*, force: bool, client: MeisaClient | None) -> RefreshResult:
         last_attempt_at=started
     )
     listing = (client or MeisaClient()).fetch_unsubscribed_emails()
-    prepared = prepare_list(listing.emails, listing.as_of, started)
+    received = receive_list(listing.emails, listing.count, listing.as_of, started)
     guard = ShrinkGuard(
         max_fraction=float(conf.get_setting("SUPPRESSION_SHRINK_MAX_FRACTION")),
         min_count=int(conf.get_setting("SUPPRESSION_SHRINK_MIN_COUNT")),
         force=force or bool(conf.get_setting("SUPPRESSION_FORCE_SHRINK")),
     )
-    diff = _apply(listing, prepared, guard, started, force=force)
+    diff, rejected = _apply(received, guard, started, force=force)
     result = RefreshResult(
         added=diff.added,
         confirmed=diff.confirmed,
         removed=diff.removed,
         withheld=diff.withheld,
-        as_of=prepared.as_of,
-        count=listing.count,
-        rejected=prepared.rejected + diff.skipped,
-        note=prepared.note,
+        as_of=received.as_of,
+        count=received.count,
+        rejected=rejected,
+        note=received.note,
     )
     _log_success(result)
     forget_freshness()
@@ -125,13 +125,11 @@ def _refresh(*, force: bool, client: MeisaClient | None) -> RefreshResult:
 
 
 def _apply(
-    listing: UnsubscribedList,
-    prepared: PreparedList,
-    guard: ShrinkGuard,
-    now: dt.datetime,
-    *,
-    force: bool,
-) -> Diff:
+    received: ReceivedList, guard: ShrinkGuard, now: dt.datetime, *, force: bool
+) -> tuple[Diff, int]:
+    # The diff and the entries rejected. The same list as last time, with the table as
+    # it left it, is recognised from its fingerprint before a single key is computed:
+    # it changes no row, so only the state is recorded (``force`` always diffs in full).
     using = router.db_for_write(SuppressedEmail)
     with transaction.atomic(using=using):
         state = (
@@ -139,23 +137,42 @@ def _apply(
             .select_for_update()
             .get(pk=SuppressionRefreshState.SINGLETON_PK)
         )
-        applied = usable_applied_as_of(state.as_of, now)
-        if not force and applied is not None and prepared.as_of < applied:
-            raise MeisaStaleListError(
-                f"Meisa's list is as of {prepared.as_of.isoformat()}, older than the "
-                f"applied {applied.isoformat()}; not applied. If the applied date is "
-                "wrong, run 'manage.py meisa_refresh_suppressions --force'"
-            )
-        params = {
-            "now": now,
-            "as_of": prepared.as_of,
-            "previous_as_of": applied,
-            "grace_cutoff": _grace_cutoff(prepared.as_of),
-            "previous_digest": state.list_digest,
-        }
-        diff = DiffApplier(using).apply(prepared.keys, params, guard)
-        _record_success(state, listing, prepared, diff)
-    return diff
+        applied = _refuse_stale(state, received.as_of, now, force=force)
+        applier = DiffApplier(using)
+        diff = None if force else applier.unchanged(received.fingerprint, state.list_digest)
+        rejected = state.last_rejected  # the same entries as the list that was applied
+        if diff is None:
+            keys, rejected = received.keys()
+            diff = applier.apply(keys, _params(received, applied, now), guard)
+            rejected += diff.skipped
+        _record_success(state, received, diff, rejected)
+    return diff, rejected
+
+
+def _refuse_stale(
+    state: SuppressionRefreshState, as_of: dt.datetime, now: dt.datetime, *, force: bool
+) -> dt.datetime | None:
+    # The applied as_of worth comparing with; a list older than it is refused.
+    applied = usable_applied_as_of(state.as_of, now)
+    if not force and applied is not None and as_of < applied:
+        raise MeisaStaleListError(
+            f"Meisa's list is as of {as_of.isoformat()}, older than the "
+            f"applied {applied.isoformat()}; not applied. If the applied date is "
+            "wrong, run 'manage.py meisa_refresh_suppressions --force'"
+        )
+    return applied
+
+
+def _params(
+    received: ReceivedList, applied: dt.datetime | None, now: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "now": now,
+        "as_of": received.as_of,
+        "previous_as_of": applied,
+        "grace_cutoff": _grace_cutoff(received.as_of),
+        "fingerprint": received.fingerprint,
+    }
 
 
 def _grace_cutoff(as_of: dt.datetime) -> dt.datetime:
@@ -167,17 +184,17 @@ def _grace_cutoff(as_of: dt.datetime) -> dt.datetime:
 
 
 def _record_success(
-    state: SuppressionRefreshState, listing: UnsubscribedList, prepared: PreparedList, diff: Diff
+    state: SuppressionRefreshState, received: ReceivedList, diff: Diff, rejected: int
 ) -> None:
     state.last_success_at = timezone.now()
-    state.as_of = prepared.as_of
-    state.count = listing.count
+    state.as_of = received.as_of
+    state.count = received.count
     state.last_added = diff.added
     state.last_confirmed = diff.confirmed
     state.last_removed = diff.removed
     state.withheld = diff.withheld
-    state.last_rejected = prepared.rejected + diff.skipped
-    state.last_note = prepared.note
+    state.last_rejected = rejected
+    state.last_note = received.note
     state.list_digest = diff.digest
     state.save(
         update_fields=[
