@@ -21,15 +21,12 @@ from django_meisa.client import api_key_problem, validate_base_url
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the shape of ``settings.MEISA``, the key, the URL and the timeout."""
-    raw = getattr(settings, "MEISA", None) or {}
+    raw = getattr(settings, "MEISA", None)
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        return [
-            Error(
-                f"settings.MEISA must be a dict, not {type(raw).__name__}.",
-                hint='Write MEISA = {"API_KEY": "..."} in settings.py.',
-                id="meisa.E004",
-            )
-        ]
+        hint = 'Write MEISA = {"API_KEY": "..."} in settings.py.'
+        message = f"settings.MEISA must be a dict, not {type(raw).__name__}."
+        return [Error(message, hint=hint, id="meisa.E004")]
     return [*_unknown_keys(raw), *_api_key(), *_base_url(), *_timeout()]
 
 
@@ -53,41 +50,29 @@ def _api_key() -> list[CheckMessage]:
     if isinstance(key, str) and key.strip():
         problem = api_key_problem(key)
         return [Error(f'MEISA["API_KEY"] {problem}.', id="meisa.E001")] if problem else []
-    return [
-        Error(
-            'MEISA["API_KEY"] is not set while django-meisa is enabled.',
-            hint='Set MEISA["API_KEY"] (e.g. from an environment variable), or set '
-            'MEISA["ENABLED"] = False.',
-            id="meisa.E001",
-        )
-    ]
+    message = 'MEISA["API_KEY"] is not set while django-meisa is enabled.'
+    hint = (
+        'Set MEISA["API_KEY"] (e.g. from an environment variable), or set MEISA["ENABLED"] = False.'
+    )
+    return [Error(message, hint=hint, id="meisa.E001")]
 
 
 def _base_url() -> list[CheckMessage]:
     problem = validate_base_url(conf.get_setting("BASE_URL"))
     if problem is None:
         return []
-    return [
-        Error(
-            f'MEISA["BASE_URL"] {problem}.',
-            hint="Use https://api.meisa.io/api/v1 (the default), or http://127.0.0.1:PORT "
-            "for a local fake.",
-            id="meisa.E002",
-        )
-    ]
+    hint = (
+        "Use https://api.meisa.io/api/v1 (the default), or http://127.0.0.1:PORT for a local fake."
+    )
+    return [Error(f'MEISA["BASE_URL"] {problem}.', hint=hint, id="meisa.E002")]
 
 
 def _timeout() -> list[CheckMessage]:
     value = conf.get_setting("TIMEOUT")
     if conf.parse_timeout(value) is not None:
         return []
-    return [
-        Error(
-            f'MEISA["TIMEOUT"] is {value!r}.',
-            hint="Use a positive number of seconds, or a (connect, read) pair such as (3.05, 10).",
-            id="meisa.E005",
-        )
-    ]
+    hint = "Use a positive number of seconds, or a (connect, read) pair such as (3.05, 10)."
+    return [Error(f'MEISA["TIMEOUT"] is {value!r}.', hint=hint, id="meisa.E005")]
 
 
 def check_suppression(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

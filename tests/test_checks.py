@@ -75,6 +75,8 @@ def test_unknown_key_without_a_close_match_lists_valid_keys(settings):
 def test_meisa_must_be_a_dict(settings):
     settings.MEISA = [("API_KEY", "k")]
     assert ids(settings) == ["meisa.E004"]
+    settings.MEISA = []  # falsy, but still not a dict
+    assert ids(settings) == ["meisa.E004"]
 
 
 def test_bad_timeout_is_e005(settings):
