@@ -1,15 +1,7 @@
 """Health checks for django-health-check (the ``health`` extra): mirror, backlog, API key.
 
-List them in your health view, next to the ones you already run::
-
-    path("ht/", HealthCheckView.as_view(checks=[
-        "health_check.checks.Database",
-        "django_meisa.health.MeisaMirrorFresh",
-        "django_meisa.health.MeisaSyncBacklog",
-        "django_meisa.health.MeisaAPIKey",
-    ]))
-
-Each reads django-meisa's tables only: a probe costs no request to Meisa.
+Each reads django-meisa's tables only, so a probe costs no request to Meisa. How to list
+them in a health view: docs/howto/operations.md.
 """
 
 from __future__ import annotations

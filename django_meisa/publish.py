@@ -9,6 +9,7 @@ from celery import current_app
 #: The task names of django_meisa.tasks (kept from 0.1, so queued messages still run).
 SYNC_CONTACT = "django_meisa.tasks.sync_contact"
 BACKFILL_CHUNK = "django_meisa.tasks.backfill_chunk"
+SEND_DELETION_UPSERT = "django_meisa.tasks.send_deletion_upsert"
 
 
 def publish_task(name: str, args: tuple[Any, ...], **options: Any) -> None:

@@ -22,14 +22,13 @@ from django_meisa.client import MeisaClient
 from django_meisa.contacts.announce import send_robust
 from django_meisa.contacts.logs import user_extra
 from django_meisa.contacts.mapping import email_field_name, external_id
+from django_meisa.contacts.state import error_text
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import PendingDeletion, UserSyncState
-from django_meisa.publish import publish_task
+from django_meisa.publish import SEND_DELETION_UPSERT, publish_task
 from django_meisa.signals import user_deleted
 
 logger = logging.getLogger("django_meisa.contacts.deletion")
-
-TASK = "django_meisa.tasks.send_deletion_upsert"
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,9 @@ def after_commit(deleted: DeletedUser, pending: int | None) -> None:
 def publish_deletion(pending_id: int) -> bool:
     """Publish the final upsert's task by name; False (logged) when the broker is down."""
     try:
-        publish_task(TASK, (pending_id,), retry=True, retry_policy={"max_retries": 2})
+        publish_task(
+            SEND_DELETION_UPSERT, (pending_id,), retry=True, retry_policy={"max_retries": 2}
+        )
     except Exception as err:
         # The text may hold the broker URL and its password: the type only.
         logger.warning(
@@ -132,7 +133,7 @@ def deletion_failed(row: PendingDeletion, err: MeisaError) -> str:
     if err.retryable:
         PendingDeletion.objects.filter(pk=row.pk).update(
             attempts=row.attempts + 1, last_attempt_at=timezone.now(),
-            last_error=f"{type(err).__name__}: {err}"[:1000],
+            last_error=error_text(err),
         )  # fmt: skip
         raise err
     PendingDeletion.objects.filter(pk=row.pk).delete()
