@@ -19,6 +19,7 @@ __all__ = [
     "normalize_many",
     "parse_address_header",
     "parse_recipient",
+    "parse_recipients",
 ]
 
 
@@ -56,19 +57,27 @@ def canonical_keys(values: Iterable[Any]) -> list[str | None]:
     results either way (property-tested).
     """
     items = values if isinstance(values, list) else list(values)
-    if not items:
-        return []
-    # Exact strs only (checked in C): a str subclass's str() may differ from its text.
-    if set(map(type, items)) == {str}:
-        text = "\n".join(items)
-        if (
-            text.isascii()
-            and text.count("\n") == len(items) - 1
-            and _PLAIN_BATCH.fullmatch(text)
-            and max(map(len, items)) <= MAX_KEY_LENGTH
-        ):
-            return text.lower().split("\n")  # type: ignore[return-value]
+    keys = _plain_batch_keys(items)
+    if keys is not None:
+        return keys  # type: ignore[return-value]
     return [canonical_key(item) for item in items]
+
+
+def _plain_batch_keys(items: list[Any]) -> list[str] | None:
+    # The keys of ``items`` when every one is a plain address string (each is then its
+    # own addr-spec), else None. Exact strs only (checked in C): a str subclass's str()
+    # may differ from its text.
+    if not items or set(map(type, items)) != {str}:
+        return None if items else []
+    text = "\n".join(items)
+    if (
+        text.isascii()
+        and text.count("\n") == len(items) - 1
+        and _PLAIN_BATCH.fullmatch(text)
+        and max(map(len, items)) <= MAX_KEY_LENGTH
+    ):
+        return text.lower().split("\n")
+    return None
 
 
 def _fast_parse(text: str) -> tuple[str, str] | None:
@@ -196,6 +205,18 @@ def parse_recipient(value: Any) -> MeisaRecipient:
     if key is None:
         return MeisaRecipient(original=value, addr_spec=None, key=None)
     return MeisaRecipient(original=value, addr_spec=addr_spec, key=key)
+
+
+def parse_recipients(values: list[Any]) -> list[MeisaRecipient]:
+    """Return ``[parse_recipient(v) for v in values]``, fast for batches of plain addresses.
+
+    Called by the email backend with the distinct recipients of a batch; shares
+    ``canonical_keys``' bulk path (identical results, property-tested).
+    """
+    keys = _plain_batch_keys(values)
+    if keys is None:
+        return [parse_recipient(value) for value in values]
+    return list(map(MeisaRecipient, values, values, keys))
 
 
 def parse_address_header(value: Any) -> list[MeisaRecipient]:

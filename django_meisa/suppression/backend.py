@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import django
@@ -21,7 +22,12 @@ from django_meisa.exceptions import (
 )
 from django_meisa.signals import email_suppressed
 from django_meisa.suppression import freshness as mirror
-from django_meisa.suppression.addresses import MeisaRecipient, parse_address_header, parse_recipient
+from django_meisa.suppression.addresses import (
+    MeisaRecipient,
+    parse_address_header,
+    parse_recipient,
+    parse_recipients,
+)
 from django_meisa.suppression.heal import request_refresh
 from django_meisa.suppression.lookup import suppressed_keys
 
@@ -35,6 +41,7 @@ HEADER_FIELDS = ("to", "cc", "bcc")
 HEADER_PREFIX = "header:"
 ENVELOPE = "recipients()"
 MAILERS_SUPPORTED = django.VERSION >= (6, 1)
+UNFILTERED, UNTOUCHED = "unfiltered", "untouched"
 
 
 class SuppressionEmailBackend(BaseEmailBackend):
@@ -67,6 +74,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
         self.inner = self.build_inner_backend(alias, backend, mailer, options, kwargs)
         self.freshness: mirror.MirrorFreshness | None = None
         self._parsed: dict[str, MeisaRecipient] = {}
+        self._others: list[MeisaRecipient] = []
 
     # Hooks ----------------------------------------------------------------------------
 
@@ -106,28 +114,31 @@ class SuppressionEmailBackend(BaseEmailBackend):
         if headers:
             for name, value in headers.items():
                 if str(name).lower() in HEADER_FIELDS:
-                    parsed[HEADER_PREFIX + str(name)] = parse_address_header(value)
+                    parsed[HEADER_PREFIX + str(name)] = found = parse_address_header(value)
+                    self._others.extend(found)
         parsed[ENVELOPE] = self._parse_all(_envelope(message))
         return parsed
 
     def _parse_all(self, values: Any) -> list[MeisaRecipient]:
         # Each recipient is met about three times per batch (its field, recipients(),
         # the envelope check): each distinct plain string is parsed once per batch.
-        # Only exact strs are memoised: any other object could hash like a string and
-        # still convert to another address. Empty values are no recipient at all
-        # (Django's recipients() skips them too).
+        # Empty values are no recipient at all (Django's recipients() skips them too).
         memo = self._parsed
-        parsed = []
-        for value in values or ():
-            if not value:
-                continue
-            found = memo.get(value) if type(value) is str else None
-            if found is None:
-                found = parse_recipient(value)
-                if type(value) is str:
-                    memo[value] = found
-            parsed.append(found)
-        return parsed
+        return [
+            (memo.get(value) if type(value) is str else None) or self._parse_new(value)
+            for value in values or ()
+            if value
+        ]
+
+    def _parse_new(self, value: Any) -> MeisaRecipient:
+        # Only exact strs are memoised: any other object could hash like a string and
+        # still convert to another address. Every key parsed is remembered as checked.
+        found = parse_recipient(value)
+        if type(value) is str:
+            self._parsed[value] = found
+        else:
+            self._others.append(found)
+        return found
 
     def lookup(self, keys: set[str]) -> set[str] | None:
         """Return the suppressed keys among ``keys``; None means "send nothing".
@@ -204,9 +215,10 @@ class SuppressionEmailBackend(BaseEmailBackend):
         return True
 
     def filter_message(
-        self, message: Any, parsed: dict[str, list[MeisaRecipient]], suppressed: set[str]
+        self, message: Any, parsed: dict[str, list[MeisaRecipient]], sendable: set[str]
     ) -> list[str]:
-        """Remove suppressed and unparseable recipients from ``message`` in place.
+        """Remove every recipient whose key is not in ``sendable`` (the batch's checked
+        keys less the suppressed ones) from ``message`` in place.
 
         Kept recipients stay exactly as given (display names and all); To/Cc/Bcc in
         ``extra_headers`` are rewritten without the dropped ones. Returns the dropped
@@ -216,27 +228,22 @@ class SuppressionEmailBackend(BaseEmailBackend):
         for field, recipients in parsed.items():
             if field == ENVELOPE:
                 continue
-            kept = [r.original for r in recipients if r.key is not None and r.key not in suppressed]
+            kept = [r.original for r in recipients if r.key in sendable]
             if len(kept) == len(recipients):
                 continue
             if field.startswith(HEADER_PREFIX):
                 _rewrite_header(message, field[len(HEADER_PREFIX) :], kept)
                 continue
-            dropped += [
-                r.addr_spec or str(r.original)
-                for r in recipients
-                if r.key is None or r.key in suppressed
-            ]
+            dropped += [r.addr_spec or str(r.original) for r in recipients if r.key not in sendable]
             setattr(message, field, kept)
         message.meisa_suppressed = dropped
         return dropped
 
-    def envelope_is_clean(self, message: Any, checked: set[str], suppressed: set[str]) -> bool:
+    def envelope_is_clean(self, message: Any, sendable: set[str]) -> bool:
         """True when every address ``message.recipients()`` now returns was checked and
         is not suppressed. Called after ``filter_message``; a False drops the message."""
         for recipient in self._parse_all(_envelope(message)):
-            key = recipient.key
-            if key is None or key in suppressed or key not in checked:
+            if recipient.key not in sendable:
                 logger.warning("A message's recipients() returned an unchecked address; not sent")
                 return False
         return True
@@ -264,14 +271,20 @@ class SuppressionEmailBackend(BaseEmailBackend):
         messages = list(email_messages or [])
         if not messages:
             return 0
-        self._parsed = {}
-        parsed = [self.recipients_of(message) for message in messages]
-        checked = {r.key for p in parsed for rs in p.values() for r in rs if r.key}
+        self._parsed, self._others = {}, []
+        plain = [_plain_values(message) for message in messages]
+        parsed = [
+            None if values else self.recipients_of(message)
+            for message, values in zip(messages, plain, strict=True)
+        ]
+        self._parse_strings(chain.from_iterable(values for values in plain if values))
+        # Every key parsed: the distinct strings', then other values' and headers'.
+        checked = _keys_of(self._parsed.values(), self._others)
         suppressed = self.lookup(checked)
         if suppressed is None:
             return 0
         problem = self.mirror_problem()
-        outgoing, dropped, unfiltered = self._filter_batch(messages, parsed, checked, suppressed)
+        outgoing, dropped, unfiltered = self._filter_batch(messages, parsed, checked - suppressed)
         held: list[Any] = []
         if problem is not None:
             # Bypassed messages, and those without recipients, never needed the mirror.
@@ -288,27 +301,52 @@ class SuppressionEmailBackend(BaseEmailBackend):
     def _filter_batch(
         self,
         messages: list[Any],
-        parsed: list[dict[str, list[MeisaRecipient]]],
-        checked: set[str],
-        suppressed: set[str],
+        parsed: list[dict[str, list[MeisaRecipient]] | None],
+        sendable: set[str],
     ) -> tuple[list[Any], list[Any], list[Any]]:
         outgoing: list[Any] = []
         dropped_messages: list[Any] = []
         unfiltered: list[Any] = []
+        # The distinct strings that may be sent as they are.
+        good = {value for value, r in self._parsed.items() if r.key in sendable}
         for message, recipients in zip(messages, parsed, strict=True):
-            total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
-            if _no_recipients(recipients) or self.bypassed(message):
+            route = self._shortcut(message, recipients, good)
+            if route is not None:
                 outgoing.append(message)
-                unfiltered.append(message)
+                if route == UNFILTERED:
+                    unfiltered.append(message)
+                else:
+                    message.meisa_suppressed = []
                 continue
-            dropped = self.filter_message(message, recipients, suppressed)
+            recipients = recipients or self.recipients_of(message)
+            total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
+            dropped = self.filter_message(message, recipients, sendable)
             if dropped:
                 self._report(message, dropped, total)
-            if len(dropped) == total or not self.envelope_is_clean(message, checked, suppressed):
+            if len(dropped) == total or not self.envelope_is_clean(message, sendable):
                 dropped_messages.append(message)
             else:
                 outgoing.append(message)
         return outgoing, dropped_messages, unfiltered
+
+    def _shortcut(
+        self, message: Any, recipients: dict[str, list[MeisaRecipient]] | None, good: set[str]
+    ) -> str | None:
+        # UNFILTERED (no recipients, or bypassed), UNTOUCHED (a plain message with
+        # nothing to drop: every value now is a string known to be sendable), or None.
+        if recipients is None:  # a plain message, which has recipients
+            if self.bypassed(message):
+                return UNFILTERED
+            return UNTOUCHED if _untouched(message, good) else None
+        if _no_recipients(recipients) or self.bypassed(message):
+            return UNFILTERED
+        return None
+
+    def _parse_strings(self, values: Iterable[str]) -> None:
+        # Parse each distinct string of the plain messages, in bulk (one regex and one
+        # lower() over the batch when all are plain addresses).
+        fresh = list(set(values).difference(self._parsed))
+        self._parsed.update(zip(fresh, parse_recipients(fresh), strict=True))
 
     def _report(self, message: Any, dropped: list[str], total: int) -> None:
         logger.info(
@@ -322,6 +360,45 @@ class SuppressionEmailBackend(BaseEmailBackend):
         ):
             if isinstance(error, Exception):
                 logger.error("email_suppressed receiver %r raised %r", receiver, error)
+
+
+def _values(message: Any) -> tuple[bool, list[Any]]:
+    # Whether to, cc or bcc holds anything, and their values then what recipients()
+    # returns, in one list (spelled out: this runs twice per message of every batch).
+    values = [
+        *(getattr(message, "to", None) or ()),
+        *(getattr(message, "cc", None) or ()),
+        *(getattr(message, "bcc", None) or ()),
+    ]
+    fields = bool(values)
+    values += _envelope(message)
+    return fields, values
+
+
+def _plain_values(message: Any) -> list[str] | None:
+    # The recipients of a "plain" message (the usual kind), or None: to/cc/bcc and
+    # recipients() hold only non-empty strings, at least one, and no To/Cc/Bcc header.
+    # Such a message needs no per-field parse before the lookup, and none after it when
+    # it has nothing to drop (``_untouched``).
+    headers = getattr(message, "extra_headers", None)
+    if headers and any(str(name).lower() in HEADER_FIELDS for name in headers):
+        return None
+    fields, values = _values(message)
+    plain = fields and all(values) and set(map(type, values)) == {str}
+    return values if plain else None
+
+
+def _untouched(message: Any, good: set[str]) -> bool:
+    # Re-read now: every value the message would be sent to is a string whose key was
+    # checked and is not suppressed (``good``), so it goes out exactly as it is.
+    fields, values = _values(message)
+    return fields and set(map(type, values)) == {str} and good.issuperset(values)
+
+
+def _keys_of(*recipients: Iterable[MeisaRecipient]) -> set[str]:
+    keys = {r.key for group in recipients for r in group}
+    keys.discard(None)
+    return keys  # type: ignore[return-value]
 
 
 def _no_recipients(recipients: dict[str, list[MeisaRecipient]]) -> bool:
