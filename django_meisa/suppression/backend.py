@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
@@ -22,11 +22,13 @@ from django_meisa.exceptions import (
 )
 from django_meisa.signals import email_suppressed
 from django_meisa.suppression import freshness as mirror
-from django_meisa.suppression.addresses import (
-    MeisaRecipient,
-    parse_address_header,
-    parse_recipient,
-    parse_recipients,
+from django_meisa.suppression.addresses import MeisaRecipient, parse_address_header
+from django_meisa.suppression.batch import (
+    HEADER_FIELDS,
+    RecipientBatch,
+    envelope,
+    plain_values,
+    untouched,
 )
 from django_meisa.suppression.heal import request_refresh
 from django_meisa.suppression.lookup import suppressed_keys
@@ -37,7 +39,6 @@ logger = logging.getLogger("django_meisa.backends")
 #: ``MEISA["SUPPRESSION_ALLOW_BYPASS"]`` is True. Logged every time.
 BYPASS_ATTRIBUTE = "meisa_bypass_suppression"
 RECIPIENT_FIELDS = ("to", "cc", "bcc")
-HEADER_FIELDS = ("to", "cc", "bcc")
 HEADER_PREFIX = "header:"
 ENVELOPE = "recipients()"
 MAILERS_SUPPORTED = django.VERSION >= (6, 1)
@@ -73,8 +74,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
         self.fail_silently = fail_silently
         self.inner = self.build_inner_backend(alias, backend, mailer, options, kwargs)
         self.freshness: mirror.MirrorFreshness | None = None
-        self._parsed: dict[str, MeisaRecipient] = {}
-        self._others: list[MeisaRecipient] = []
+        self.batch = RecipientBatch()
 
     # Hooks ----------------------------------------------------------------------------
 
@@ -108,37 +108,16 @@ class SuppressionEmailBackend(BaseEmailBackend):
         returns (as ``"recipients()"``), so a message subclass can't add a recipient
         the filter never saw."""
         parsed = {
-            field: self._parse_all(getattr(message, field, None)) for field in RECIPIENT_FIELDS
+            field: self.batch.parse_all(getattr(message, field, None)) for field in RECIPIENT_FIELDS
         }
         headers = getattr(message, "extra_headers", None)
         if headers:
             for name, value in headers.items():
                 if str(name).lower() in HEADER_FIELDS:
                     parsed[HEADER_PREFIX + str(name)] = found = parse_address_header(value)
-                    self._others.extend(found)
-        parsed[ENVELOPE] = self._parse_all(_envelope(message))
+                    self.batch.add(found)
+        parsed[ENVELOPE] = self.batch.parse_all(envelope(message))
         return parsed
-
-    def _parse_all(self, values: Any) -> list[MeisaRecipient]:
-        # Each recipient is met about three times per batch (its field, recipients(),
-        # the envelope check): each distinct plain string is parsed once per batch.
-        # Empty values are no recipient at all (Django's recipients() skips them too).
-        memo = self._parsed
-        return [
-            (memo.get(value) if type(value) is str else None) or self._parse_new(value)
-            for value in values or ()
-            if value
-        ]
-
-    def _parse_new(self, value: Any) -> MeisaRecipient:
-        # Only exact strs are memoised: any other object could hash like a string and
-        # still convert to another address. Every key parsed is remembered as checked.
-        found = parse_recipient(value)
-        if type(value) is str:
-            self._parsed[value] = found
-        else:
-            self._others.append(found)
-        return found
 
     def lookup(self, keys: set[str]) -> set[str] | None:
         """Return the suppressed keys among ``keys``; None means "send nothing".
@@ -242,7 +221,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
     def envelope_is_clean(self, message: Any, sendable: set[str]) -> bool:
         """True when every address ``message.recipients()`` now returns was checked and
         is not suppressed. Called after ``filter_message``; a False drops the message."""
-        for recipient in self._parse_all(_envelope(message)):
+        for recipient in self.batch.parse_all(envelope(message)):
             if recipient.key not in sendable:
                 logger.warning("A message's recipients() returned an unchecked address; not sent")
                 return False
@@ -271,15 +250,14 @@ class SuppressionEmailBackend(BaseEmailBackend):
         messages = list(email_messages or [])
         if not messages:
             return 0
-        self._parsed, self._others = {}, []
-        plain = [_plain_values(message) for message in messages]
+        self.batch = RecipientBatch()
+        plain = [plain_values(message) for message in messages]
         parsed = [
             None if values else self.recipients_of(message)
             for message, values in zip(messages, plain, strict=True)
         ]
-        self._parse_strings(chain.from_iterable(values for values in plain if values))
-        # Every key parsed: the distinct strings', then other values' and headers'.
-        checked = _keys_of(self._parsed.values(), self._others)
+        self.batch.parse_strings(chain.from_iterable(values for values in plain if values))
+        checked = self.batch.checked()
         suppressed = self.lookup(checked)
         if suppressed is None:
             return 0
@@ -307,8 +285,7 @@ class SuppressionEmailBackend(BaseEmailBackend):
         outgoing: list[Any] = []
         dropped_messages: list[Any] = []
         unfiltered: list[Any] = []
-        # The distinct strings that may be sent as they are.
-        good = {value for value, r in self._parsed.items() if r.key in sendable}
+        good = self.batch.good(sendable)
         for message, recipients in zip(messages, parsed, strict=True):
             route = self._shortcut(message, recipients, good)
             if route is not None:
@@ -337,16 +314,10 @@ class SuppressionEmailBackend(BaseEmailBackend):
         if recipients is None:  # a plain message, which has recipients
             if self.bypassed(message):
                 return UNFILTERED
-            return UNTOUCHED if _untouched(message, good) else None
+            return UNTOUCHED if untouched(message, good) else None
         if _no_recipients(recipients) or self.bypassed(message):
             return UNFILTERED
         return None
-
-    def _parse_strings(self, values: Iterable[str]) -> None:
-        # Parse each distinct string of the plain messages, in bulk (one regex and one
-        # lower() over the batch when all are plain addresses).
-        fresh = list(set(values).difference(self._parsed))
-        self._parsed.update(zip(fresh, parse_recipients(fresh), strict=True))
 
     def _report(self, message: Any, dropped: list[str], total: int) -> None:
         logger.info(
@@ -362,45 +333,6 @@ class SuppressionEmailBackend(BaseEmailBackend):
                 logger.error("email_suppressed receiver %r raised %r", receiver, error)
 
 
-def _values(message: Any) -> tuple[bool, list[Any]]:
-    # Whether to, cc or bcc holds anything, and their values then what recipients()
-    # returns, in one list (spelled out: this runs twice per message of every batch).
-    values = [
-        *(getattr(message, "to", None) or ()),
-        *(getattr(message, "cc", None) or ()),
-        *(getattr(message, "bcc", None) or ()),
-    ]
-    fields = bool(values)
-    values += _envelope(message)
-    return fields, values
-
-
-def _plain_values(message: Any) -> list[str] | None:
-    # The recipients of a "plain" message (the usual kind), or None: to/cc/bcc and
-    # recipients() hold only non-empty strings, at least one, and no To/Cc/Bcc header.
-    # Such a message needs no per-field parse before the lookup, and none after it when
-    # it has nothing to drop (``_untouched``).
-    headers = getattr(message, "extra_headers", None)
-    if headers and any(str(name).lower() in HEADER_FIELDS for name in headers):
-        return None
-    fields, values = _values(message)
-    plain = fields and all(values) and set(map(type, values)) == {str}
-    return values if plain else None
-
-
-def _untouched(message: Any, good: set[str]) -> bool:
-    # Re-read now: every value the message would be sent to is a string whose key was
-    # checked and is not suppressed (``good``), so it goes out exactly as it is.
-    fields, values = _values(message)
-    return fields and set(map(type, values)) == {str} and good.issuperset(values)
-
-
-def _keys_of(*recipients: Iterable[MeisaRecipient]) -> set[str]:
-    keys = {r.key for group in recipients for r in group}
-    keys.discard(None)
-    return keys  # type: ignore[return-value]
-
-
 def _no_recipients(recipients: dict[str, list[MeisaRecipient]]) -> bool:
     total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
     return total == 0 and not recipients[ENVELOPE]
@@ -408,11 +340,6 @@ def _no_recipients(recipients: dict[str, list[MeisaRecipient]]) -> bool:
 
 def _stale_policy() -> str:
     return str(conf.get_setting("SUPPRESSION_STALE_POLICY")).lower()
-
-
-def _envelope(message: Any) -> list[Any]:
-    recipients = getattr(message, "recipients", None)
-    return list(recipients()) if callable(recipients) else []
 
 
 def _rewrite_header(message: Any, name: str, kept: list[Any]) -> None:

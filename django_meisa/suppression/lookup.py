@@ -20,12 +20,12 @@ def suppressed_keys(keys: Iterable[str]) -> set[str]:
     the unique index per ``MEISA["SUPPRESSION_LOOKUP_BATCH_SIZE"]`` keys. Database
     errors propagate: callers decide between failing closed and open.
     """
-    unique = sorted(set(keys))
     size = max(1, int(conf.get_setting("SUPPRESSION_LOOKUP_BATCH_SIZE")))
     using = router.db_for_read(SuppressedEmail)
-    cached = negative_cache.cache.lookup(unique, using, size)
+    cached = negative_cache.cache.lookup(list(set(keys)), using, size)
     if cached is not None:
         return cached  # only the filter's possible hits were asked, with its token
+    unique = sorted(set(keys))  # sorted only here: the same keys make the same queries
     lookup = _any_lookup if connections[using].vendor == "postgresql" else _in_lookup
     found: set[str] = set()
     for start in range(0, len(unique), size):
