@@ -152,7 +152,7 @@ def test_withheld_rows_are_re_decided_by_every_refresh(monkeypatch):
 def test_an_unchanged_list_computes_no_key_and_writes_no_row(monkeypatch):
     refresh(LISTED, ago(hours=3))
     token = SuppressionRefreshState.objects.get().list_digest.split(":")[1]
-    monkeypatch.setattr(listing_module, "normalize_many", pytest.fail)
+    monkeypatch.setattr(listing_module, "canonical_keys", pytest.fail)
     result = refresh(LISTED, ago(minutes=1))
     state = SuppressionRefreshState.objects.get()
     assert (result.added, result.confirmed, result.removed, result.rejected) == (0, 40, 0, 2)
@@ -162,7 +162,7 @@ def test_an_unchanged_list_computes_no_key_and_writes_no_row(monkeypatch):
 
 def test_force_always_diffs_in_full(monkeypatch):
     refresh(LISTED, ago(hours=3))
-    monkeypatch.setattr(listing_module, "normalize_many", pytest.fail)
+    monkeypatch.setattr(listing_module, "canonical_keys", pytest.fail)
     with meisa_lists(LISTED, ago(minutes=1)):
         assert "Failed" in (refresh_suppressions(force=True).error or "")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from django.db import DatabaseError
@@ -21,6 +22,7 @@ from django_meisa.models import SuppressedEmail
 UNIQUE_CONSTRAINT = "meisa_suppressed_email_uniq"  # SuppressedEmail.Meta.constraints
 MEISA, LOCAL = "meisa", "local"  # SuppressedEmail.Source
 READ_BATCH = 20_000
+_first = itemgetter(0)
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -90,7 +92,7 @@ class KeyStore:
         """Every ``meisa`` row's key, in batches (one read, nothing held on the server)."""
         self.cursor.execute(f"SELECT email FROM {self.table} WHERE source = %s", [MEISA])
         while rows := self.cursor.fetchmany(READ_BATCH):
-            yield [row[0] for row in rows]
+            yield list(map(_first, rows))  # in C: a million rows
 
     def insert(self, keys: list[str], now: dt.datetime) -> int:
         """Insert ``keys`` as ``meisa`` rows, skipping any a concurrent writer added."""
@@ -163,7 +165,7 @@ class MySQLKeyStore(KeyStore):
         try:
             raw.execute(f"SELECT email FROM {self.table} WHERE source = %s", [MEISA])
             while rows := raw.fetchmany(READ_BATCH):
-                yield [row[0] for row in rows]
+                yield list(map(_first, rows))  # in C: a million rows
         finally:
             raw.close()
 

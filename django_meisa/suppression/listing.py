@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django_meisa.suppression.addresses import canonical_key, normalize_many
+from django_meisa.suppression.addresses import canonical_key, canonical_keys
 
 logger = logging.getLogger("django_meisa.suppression")
 
@@ -111,15 +111,14 @@ def unique_keys(emails: Sequence[object]) -> tuple[set[str], int]:
     An entry that is not a string (null, a number, an object) has no key either. Set
     operations on each batch, in C: a loop over a million keys cost as much as parsing.
     """
-    unique: set[str] = set()
-    strings = [email for email in emails if isinstance(email, str)]
-    rejected = len(emails) - len(strings)
-    for start in range(0, len(strings), KEY_BATCH):
-        batch = normalize_many(strings[start : start + KEY_BATCH])
-        rejected += batch.count("")
+    unique: set[str | None] = set()
+    rejected = 0
+    for start in range(0, len(emails), KEY_BATCH):
+        batch = canonical_keys(emails[start : start + KEY_BATCH])
+        rejected += batch.count(None)
         unique.update(batch)
-    unique.discard("")
-    return unique, rejected
+    unique.discard(None)
+    return unique, rejected  # type: ignore[return-value]  # None discarded
 
 
 def clamp_as_of(as_of: dt.datetime, now: dt.datetime) -> tuple[dt.datetime, str]:
