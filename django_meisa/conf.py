@@ -6,6 +6,8 @@ from typing import Any
 
 from django.conf import settings
 
+from django_meisa.exceptions import MeisaConfigurationError
+
 #: Every public key of ``settings.MEISA`` with its default. Anything else is a typo
 #: and is reported by the ``meisa.E003`` system check.
 DEFAULTS: dict[str, Any] = {
@@ -169,8 +171,6 @@ def get_setting(name: str) -> Any:
 
 def timeout() -> tuple[float, float]:
     """Return ``MEISA["TIMEOUT"]`` as ``(connect, read)`` seconds, or raise naming it."""
-    from django_meisa.exceptions import MeisaConfigurationError
-
     value = get_setting("TIMEOUT")
     parsed = parse_timeout(value)
     if parsed is None:

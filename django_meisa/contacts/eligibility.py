@@ -81,8 +81,7 @@ def passes_callable(user: Any) -> bool:
 
 def is_eligible(user: Any) -> bool:
     """True when ``user`` (an instance) matches both settings; one query when a filter is set."""
-    condition = eligible_q()
-    if condition is not None and not eligible_users().filter(pk=user.pk).exists():
+    if eligible_q() is not None and not eligible_users().filter(pk=user.pk).exists():
         return False
     return passes_callable(user)
 

@@ -65,10 +65,8 @@ class MeisaSyncBatch:
 
     def covers(self, pk: Any, created: bool, login: bool) -> bool:
         """True when ``pk`` was already bumped here, with every flag now asked for."""
-        if pk not in self.requested:
-            return False
-        had_created, had_login = self.requested[pk]
-        return (had_created or not created) and (had_login or not login)
+        had = self.requested.get(pk)
+        return had is not None and (had[0] or not created) and (had[1] or not login)
 
     def add(self, pk: Any, created: bool, login: bool) -> None:
         """Remember that ``pk`` was bumped and must be published on commit."""
