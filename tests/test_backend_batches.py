@@ -151,3 +151,14 @@ def test_a_bypassed_plain_message_is_sent_while_the_mirror_was_never_loaded():
     with pytest.raises(Exception, match="never been loaded"):
         send([bypassed, held], SUPPRESSION_ALLOW_BYPASS=True)
     assert [sent.to for sent in mail.outbox] == [["bad@example.com"]]
+
+
+def test_the_lookup_takes_a_generator_of_keys_too():
+    from django_meisa.suppression.lookup import suppressed_among, suppressed_keys
+
+    assert suppressed_keys(key for key in ["bad@example.com", "ok@example.com"]) == {
+        "bad@example.com"
+    }
+    assert suppressed_among(["Bad <BAD@example.com>", "ok@example.com"]) == {
+        "Bad <BAD@example.com>"
+    }

@@ -20,12 +20,13 @@ def suppressed_keys(keys: Iterable[str]) -> set[str]:
     the unique index per ``MEISA["SUPPRESSION_LOOKUP_BATCH_SIZE"]`` keys. Database
     errors propagate: callers decide between failing closed and open.
     """
+    distinct = list(set(keys))  # keys may be a generator: read it once
     size = max(1, int(conf.get_setting("SUPPRESSION_LOOKUP_BATCH_SIZE")))
     using = router.db_for_read(SuppressedEmail)
-    cached = negative_cache.cache.lookup(list(set(keys)), using, size)
+    cached = negative_cache.cache.lookup(distinct, using, size)
     if cached is not None:
         return cached  # only the filter's possible hits were asked, with its token
-    unique = sorted(set(keys))  # sorted only here: the same keys make the same queries
+    unique = sorted(distinct)  # sorted only here: the same keys make the same queries
     lookup = _any_lookup if connections[using].vendor == "postgresql" else _in_lookup
     found: set[str] = set()
     for start in range(0, len(unique), size):
