@@ -214,7 +214,7 @@ def test_both_backfill_modes_share_one_round_loop():
     callers = {
         module.name
         for module in (PACKAGE / "backfill").glob("*.py")
-        if "prepare_chunk(" in module.read_text() or "ChunkTracker(" in module.read_text()
+        if "prepare_chunk(" in module.read_text() or "Round(" in module.read_text()
     }
     assert callers == {"chunk.py", "rounds.py"}
 

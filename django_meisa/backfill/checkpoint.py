@@ -116,9 +116,9 @@ def run_counts(run: BackfillRun) -> MeisaBackfillCounts:
     return MeisaBackfillCounts(**{name: sums[name] or 0 for name in OUTCOMES})
 
 
-def failure_rows(run: BackfillRun) -> Iterator[tuple[str, str]]:
-    """Yield ``(user_pk, reason)`` for every failed user of ``run``."""
-    rows = BackfillFailure.objects.filter(run=run).order_by("pk")
+def failure_rows(run_id: int) -> Iterator[tuple[str, str]]:
+    """Yield ``(user_pk, reason)`` for every failed user of run ``run_id``."""
+    rows = BackfillFailure.objects.filter(run_id=run_id).order_by("pk")
     yield from rows.values_list("user_pk", "reason").iterator(chunk_size=2000)
 
 

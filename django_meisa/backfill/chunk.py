@@ -48,6 +48,8 @@ BACKFILL_SOURCE = "initial_sync"
 #: most a hard crash (SIGKILL) can lose, and so what ``--resume`` might send again.
 FLUSH_INTERVAL = 0.02
 Log = Callable[[str], object]
+#: What mapping a user gives: its payload, the mapper's error, or ``INELIGIBLE``.
+Mapped = dict[str, Any] | MeisaError | str
 
 
 @dataclass(frozen=True)
@@ -196,9 +198,11 @@ def prepare_chunk(user_pks: list[Any], ctx: BackfillContext) -> Round:
             prepared.fail(pk, "another worker kept syncing this user; run again later")
     loaded = load_users(pks, ctx.select_related)
     mapped = [(user, states.get(user.pk), _map(user)) for user in loaded]
-    suppressed = _suppressed_emails(mapped) if ctx.exclude_suppressed else set()
+    suppressed: set[str] = set()
+    if ctx.exclude_suppressed:
+        suppressed = suppressed_among([p["email"] for _, _, p in mapped if isinstance(p, dict)])
     for user, state, payload in mapped:
-        _decide(prepared, ctx, state or StateView(user.pk), payload, suppressed)
+        _decide(prepared, state or StateView(user.pk), payload, suppressed)
     prepared.waiting = {job.user_pk: job for job in prepared.jobs}
     return prepared
 
@@ -230,7 +234,7 @@ def _lease(user_pks: list[Any], run_id: int) -> ChunkLease:
         return lease_chunk(list(existing), run_id=run_id)
 
 
-def _map(user: Any) -> dict[str, Any] | MeisaError | str:
+def _map(user: Any) -> Mapped:
     try:
         if not passes_callable(user):
             return INELIGIBLE  # SHOULD_SYNC_USER leaves the user out
@@ -239,18 +243,13 @@ def _map(user: Any) -> dict[str, Any] | MeisaError | str:
         return err
 
 
-def _suppressed_emails(mapped: list[tuple[Any, Any, Any]]) -> set[str]:
-    emails = [payload["email"] for _, _, payload in mapped if isinstance(payload, dict)]
-    return suppressed_among(emails)
-
-
 def _decide(
     prepared: Round,
-    ctx: BackfillContext,
     state: StateView,
     mapped: dict[str, Any] | MeisaError | str,
     suppressed: set[str],
 ) -> None:
+    ctx = prepared.ctx
     pk, version = state.user_id, state.version
     if isinstance(mapped, str):  # INELIGIBLE: SHOULD_SYNC_USER leaves the user out
         prepared.counts.ineligible += 1

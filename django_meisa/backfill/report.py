@@ -9,8 +9,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TextIO
 
-#: The outcome of one user in a backfill, as counted in ``MeisaBackfillCounts``.
-OUTCOMES = ("synced", "unchanged", "no_email", "suppressed", "ineligible", "failed")
 #: How the summary names each outcome after ``synced``.
 LABELS = {
     "unchanged": "Unchanged, skipped",
@@ -46,6 +44,10 @@ class MeisaBackfillCounts:
     def as_dict(self) -> dict[str, int]:
         """The counts keyed by outcome, for the chunk row and the command's return."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: The outcome of one user in a backfill, as counted in ``MeisaBackfillCounts``.
+OUTCOMES = tuple(f.name for f in fields(MeisaBackfillCounts))
 
 
 @dataclass

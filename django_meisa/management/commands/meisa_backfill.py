@@ -17,7 +17,6 @@ from django_meisa.backfill.report import MeisaBackfillResult, format_summary, wr
 from django_meisa.backfill.run import run_backfill
 from django_meisa.backfill.selection import MeisaBackfillSelection, read_ids_file, to_pk
 from django_meisa.exceptions import MeisaConfigurationError
-from django_meisa.models import BackfillRun
 from django_meisa.retry import MeisaRetryPolicy
 
 #: Exit status of an interrupted run (as a shell reports a Ctrl-C'd command).
@@ -167,13 +166,9 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read --ids-file: {err}") from err
         except Exception as err:
             raise CommandError(f"Not a valid user primary key in the ids: {err}") from err
+        flags = ("only_unsynced", "exclude_inactive", "exclude_suppressed")
         return MeisaBackfillSelection(
-            ids=ids,
-            ids_file=opts["ids_file"],
-            since=opts["since"],
-            only_unsynced=opts["only_unsynced"],
-            exclude_inactive=opts["exclude_inactive"],
-            exclude_suppressed=opts["exclude_suppressed"],
+            ids=ids, ids_file=opts["ids_file"], since=opts["since"], **{f: opts[f] for f in flags}
         )
 
     def report(self, result: MeisaBackfillResult, opts: dict[str, Any]) -> None:
@@ -182,8 +177,8 @@ class Command(BaseCommand):
             for line in format_summary(result):
                 self.stdout.write(line)
         if opts["failures_csv"]:
-            run = BackfillRun.objects.get(pk=result.run_id)
-            written = write_failures_csv(opts["failures_csv"], checkpoint.failure_rows(run))
+            rows = checkpoint.failure_rows(result.run_id)
+            written = write_failures_csv(opts["failures_csv"], rows)
             if opts["verbosity"] >= 1:
                 self.stdout.write(f"Wrote {written} failed users to {opts['failures_csv']}.")
         if result.interrupted:
