@@ -151,7 +151,7 @@ def refresh_counts(state: SuppressionRefreshState | None) -> dict[str, int]:
         return {}
     return {
         "added": state.last_added,
-        "confirmed": state.last_confirmed,
+        "confirmed": state.last_confirmed_count,
         "removed": state.last_removed,
         "withheld": state.withheld,
     }

@@ -76,6 +76,20 @@ def test_last_confirmed_comes_from_the_state_for_listed_rows(admin_client, rows)
     assert "May 6, 2030" in page
 
 
+def test_each_listing_mark_shows_under_its_own_label(admin_client, rows):
+    import datetime as dt
+
+    withheld = dt.datetime(2030, 4, 3, 2, 1, tzinfo=dt.timezone.utc)
+    SuppressedEmail.objects.filter(pk=rows["meisa"].pk).update(withheld_last_listed=withheld)
+    SuppressedEmail.objects.filter(pk=rows["local"].pk).update(meisa_lists_too=True)
+    meisa_page = admin_client.get(change_url(rows["meisa"])).content.decode()
+    assert "withheld; last listed as of" in meisa_page.lower()
+    assert "April 3, 2030" in meisa_page
+    local_page = admin_client.get(change_url(rows["local"])).content.decode()
+    assert "Meisa lists it too" in local_page
+    assert 'alt="True"' in local_page
+
+
 def test_meisa_rows_are_read_only(admin_client, rows):
     page = admin_client.get(change_url(rows["meisa"])).content.decode()
     assert 'name="_save"' not in page

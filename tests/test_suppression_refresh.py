@@ -66,11 +66,11 @@ def test_local_row_listed_by_meisa_stays_local_and_survives_unlisting(meisa_fake
     assert refresh_suppressions().added == 1
     row = SuppressedEmail.objects.get(email="both@x.com")
     assert row.source == "local"
-    assert row.last_confirmed == SuppressionRefreshState.load().as_of  # Meisa lists it too
+    assert row.meisa_lists_too
     meisa_fake.remove_unsubscribed("both@x.com")
     assert refresh_suppressions().removed == 0
     row = SuppressedEmail.objects.get(email="both@x.com")
-    assert (row.source, row.last_confirmed) == ("local", None)
+    assert (row.source, row.meisa_lists_too) == ("local", False)
 
 
 def test_success_is_recorded_on_the_state_row(meisa_fake):
@@ -299,10 +299,10 @@ def test_a_mass_shrink_applies_additions_and_withholds_deletions(meisa_fake):
     state = SuppressionRefreshState.load()
     withheld_row = SuppressedEmail.objects.get(email="u0@x.com")
     kept_row = SuppressedEmail.objects.get(email="u50@x.com")
-    assert withheld_row.last_confirmed is not None
-    assert withheld_row.last_confirmed_at(state) < state.as_of
-    assert kept_row.last_confirmed is None
-    assert kept_row.last_confirmed_at(state) == state.as_of
+    assert withheld_row.withheld_last_listed is not None
+    assert withheld_row.last_listed_at(state) < state.as_of
+    assert kept_row.withheld_last_listed is None
+    assert kept_row.last_listed_at(state) == state.as_of
 
 
 def test_a_small_shrink_goes_through(meisa_fake):
@@ -348,7 +348,7 @@ def test_withheld_rows_listed_again_are_confirmed_again(meisa_fake):
     meisa_fake.add_unsubscribed(*listed[:20])
     result = refresh_suppressions()
     assert (result.added, result.removed, result.withheld) == (0, 0, 0)
-    assert not SuppressedEmail.objects.filter(last_confirmed__isnull=False).exists()
+    assert not SuppressedEmail.objects.filter(withheld_last_listed__isnull=False).exists()
 
 
 def test_duplicate_and_case_variant_entries_are_stored_once(meisa_fake):

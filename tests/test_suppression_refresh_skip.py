@@ -49,7 +49,13 @@ def snapshot(started: dt.datetime) -> tuple[list[tuple[Any, ...]], dict[str, Any
     """Every row and the state; a row inserted from ``started`` on shows "new" as its
     ``first_seen`` (the two runs compared insert it at different instants)."""
     rows = SuppressedEmail.objects.order_by("email").values_list(
-        "email", "source", "first_seen", "last_confirmed", "reported_at", "reason"
+        "email",
+        "source",
+        "first_seen",
+        "withheld_last_listed",
+        "meisa_lists_too",
+        "reported_at",
+        "reason",
     )
     table = [(*row[:2], "new" if row[2] >= started else row[2], *row[3:]) for row in rows]
     state = SuppressionRefreshState.objects.values().get()
@@ -101,6 +107,7 @@ SKIPPING = {
     "nothing",
     "local-row-unlisted-added",
     "local-row-listed-added",  # a no-op: a meisa row stays Meisa's
+    "local-row-listed-before",  # its mark is a fact about the list, not about a date
     "local-row-removed",
     "status-on-a-listed-row",
 }
@@ -156,7 +163,7 @@ def test_an_unchanged_list_computes_no_key_and_writes_no_row(monkeypatch):
     result = refresh(LISTED, ago(minutes=1))
     state = SuppressionRefreshState.objects.get()
     assert (result.added, result.confirmed, result.removed, result.rejected) == (0, 40, 0, 2)
-    assert (state.last_confirmed, state.last_rejected, state.count) == (40, 2, 42)
+    assert (state.last_confirmed_count, state.last_rejected, state.count) == (40, 2, 42)
     assert state.list_digest.split(":")[1] == token  # the generation was not bumped
 
 

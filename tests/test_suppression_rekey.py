@@ -51,6 +51,26 @@ def test_duplicates_merge_keeping_the_strongest_information():
     assert merged.reported_at == reported
 
 
+def test_a_local_row_merged_with_a_listed_meisa_row_is_marked_listed_by_meisa_too():
+    row("dee@example.com", source="meisa")
+    row("Dee <dee@example.com>", source="local", reason="asked by phone")
+    rekey_rows(SuppressedEmail)
+    [merged] = SuppressedEmail.objects.all()
+    assert (merged.source, merged.meisa_lists_too) == ("local", True)
+    assert merged.withheld_last_listed is None
+
+
+def test_merged_meisa_rows_stay_withheld_only_when_both_were():
+    withheld = timezone.now() - dt.timedelta(days=2)
+    row("bo@example.com", source="meisa", withheld_last_listed=withheld)
+    row("<bo@example.com>", source="meisa", withheld_last_listed=withheld - dt.timedelta(1))
+    row("cy@example.com", source="meisa", withheld_last_listed=withheld)
+    row("<cy@example.com>", source="meisa")  # listed by the latest list: the strongest
+    rekey_rows(SuppressedEmail)
+    marks = dict(SuppressedEmail.objects.values_list("email", "withheld_last_listed"))
+    assert marks == {"bo@example.com": withheld, "cy@example.com": None}
+
+
 def test_a_row_with_several_addresses_is_kept_and_each_address_suppressed():
     row("dave@example.com; erin@example.com", source="local", reason="both")
     counts = rekey_rows(SuppressedEmail)

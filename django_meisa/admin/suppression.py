@@ -70,7 +70,14 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
     search_fields = ["email"]
     list_per_page = 100
     show_full_result_count = False  # counting a million rows per page view is wasteful
-    readonly_fields = ["source", "first_seen", "confirmed", "reported_at"]
+    readonly_fields = [
+        "source",
+        "first_seen",
+        "confirmed",
+        "withheld_last_listed",
+        "meisa_lists_too",
+        "reported_at",
+    ]
     actions = ["delete_local_entries"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SuppressedEmail]:
@@ -80,7 +87,7 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
         state = SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK)
         listed = {"source": SuppressedEmail.Source.MEISA, "reported_at__isnull": True}
         confirmed = Case(
-            When(**listed, last_confirmed__isnull=False, then=F("last_confirmed")),
+            When(**listed, withheld_last_listed__isnull=False, then=F("withheld_last_listed")),
             When(**listed, then=Subquery(state.values("as_of")[:1])),
             default=None,
         )
@@ -103,7 +110,10 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ["email", "reason"]
-        return ["email", "source", "reason", "first_seen", "confirmed", "reported_at"]
+        # Each row shows the listing mark its source can carry (see SuppressedEmail).
+        local = obj.source == SuppressedEmail.Source.LOCAL
+        mark = "meisa_lists_too" if local else "withheld_last_listed"
+        return ["email", "source", "reason", "first_seen", "confirmed", mark, "reported_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:

@@ -20,14 +20,17 @@ class SuppressedEmail(models.Model):
     Rows with source ``meisa`` are owned by the refresh; ``local`` rows are added by
     staff and no refresh ever removes them.
 
-    "Last confirmed" is stored per refresh, not per row, so a refresh never rewrites a
-    million rows: a ``meisa`` row with ``last_confirmed`` NULL (and ``reported_at`` NULL)
-    was in the latest applied list, whose ``as_of`` is on ``SuppressionRefreshState``.
-    ``last_confirmed`` holds a date only for rows the latest list left out but whose
-    deletion was withheld by the shrink guard: the ``as_of`` of the last list that had them.
-    On a ``local`` row, ``last_confirmed`` is the ``as_of`` of the latest list when Meisa
-    lists the address too (NULL otherwise), so deleting the row hands it over to Meisa
-    instead of making the address sendable.
+    Each fact about Meisa's list has its own field, and a refresh never rewrites a
+    million rows to record that a list still has them:
+
+    - ``withheld_last_listed``, on a ``meisa`` row the latest list left out but whose
+      deletion the shrink guard withheld: the ``as_of`` of the last list that had it.
+      NULL on every other row; a ``meisa`` row with it and ``reported_at`` NULL was in
+      the latest applied list, whose ``as_of`` is on ``SuppressionRefreshState``
+      (``last_listed_at`` resolves either).
+    - ``meisa_lists_too``, on a ``local`` row: the latest applied list has the address
+      too, so deleting the row hands it over to Meisa instead of making it sendable.
+    - ``reported_at``: an upsert reported the contact not active (see ``status``).
     """
 
     class Source(models.TextChoices):
@@ -52,12 +55,25 @@ class SuppressedEmail(models.Model):
     first_seen = models.DateTimeField(
         _("first seen"), default=timezone.now, db_default=Now(), editable=False
     )
-    last_confirmed = models.DateTimeField(
-        _("last confirmed (withheld rows only)"),
+    withheld_last_listed = models.DateTimeField(
+        _("withheld; last listed as of"),
         null=True,
         blank=True,
         editable=False,
-        help_text=_("Empty: listed by the latest refresh. Set: left out, deletion withheld."),
+        help_text=_(
+            "Meisa rows the latest list left out but the shrink guard kept: the as_of of "
+            "the last list that had the address. Empty on every other row."
+        ),
+    )
+    meisa_lists_too = models.BooleanField(
+        _("Meisa lists it too"),
+        default=False,
+        db_default=False,  # so a refresh can COPY bare addresses in
+        editable=False,
+        help_text=_(
+            "Local rows: Meisa's latest list has the address too, so deleting the row "
+            "hands it over to Meisa rather than making it sendable."
+        ),
     )
     reported_at = models.DateTimeField(
         _("reported by upsert at"),
@@ -89,12 +105,13 @@ class SuppressedEmail(models.Model):
     def __str__(self) -> str:
         return self.email
 
-    def last_confirmed_at(self, state: SuppressionRefreshState | None) -> dt.datetime | None:
-        """When Meisa's list last included this address, or None (local, or not yet)."""
+    def last_listed_at(self, state: SuppressionRefreshState | None) -> dt.datetime | None:
+        """The ``as_of`` of the last applied list that had this address, or None when
+        that is not known from the row (a local row, a row only reported so far)."""
         if self.source != self.Source.MEISA or self.reported_at is not None:
             return None
-        if self.last_confirmed is not None:
-            return self.last_confirmed
+        if self.withheld_last_listed is not None:
+            return self.withheld_last_listed
         return state.as_of if state is not None else None
 
 
@@ -113,7 +130,11 @@ class SuppressionRefreshState(models.Model):
     as_of = models.DateTimeField(_("Meisa as_of applied"), null=True, blank=True)
     count = models.PositiveIntegerField(_("count in Meisa's list"), null=True, blank=True)
     last_added = models.PositiveIntegerField(_("added"), default=0)
-    last_confirmed = models.PositiveIntegerField(_("confirmed"), default=0)
+    last_confirmed_count = models.PositiveIntegerField(
+        _("confirmed"),
+        default=0,
+        help_text=_("Entries of the latest list that were already held."),
+    )
     last_removed = models.PositiveIntegerField(_("removed"), default=0)
     withheld = models.PositiveIntegerField(
         _("deletions withheld"),

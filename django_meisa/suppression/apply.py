@@ -12,7 +12,6 @@ before any key is computed (``DiffApplier.unchanged``) and writes nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,6 @@ class Diff:
     withheld: int = 0
     skipped: int = 0  # entries with no storable key
     kept: int = 0  # unlisted rows kept: an upsert reported them within the grace
-    local_listed: int = 0  # local rows that Meisa lists too
     digest: str = ""  # "" unless an equal list next time may skip the diff (``settled``)
     unchanged: bool = False  # the list and table matched: nothing was written
 
@@ -51,10 +49,10 @@ class Diff:
     def settled(self) -> bool:
         """True when the same list applied again would change no row, whenever it runs.
 
-        Rows withheld, kept within the grace or marked local wait on the clock, the
-        settings or the next ``as_of``: while any is left, every refresh diffs in full.
+        Rows withheld or kept within the grace wait on the clock or the settings: while
+        any is left, every refresh diffs in full.
         """
-        return not (self.withheld or self.kept or self.local_listed)
+        return not (self.withheld or self.kept)
 
 
 @dataclass(frozen=True)
@@ -140,7 +138,7 @@ class DiffApplier:
     ) -> None:
         special = store.special_rows()
         reconfirm = special.flagged & keys
-        diff.local_listed = _mark_local(store, special, keys, params["as_of"])
+        _mark_local(store, special, keys)
         keys -= special.local  # held as local rows: never inserted as meisa rows
         gone: list[str] = []
         for batch in store.held_keys():  # keys shrinks to the new ones as held ones show
@@ -150,7 +148,7 @@ class DiffApplier:
             keys -= held
         _drop_unstorable(keys, diff)  # only new keys: held ones were stored before
         diff.added = store.insert(sorted(keys), params["now"])
-        unstamp = "last_confirmed = NULL, reported_at = NULL"
+        unstamp = "withheld_last_listed = NULL, reported_at = NULL"
         store.update(unstamp, "source = %s", reconfirm, [MEISA])
         self._remove_or_withhold(store, gone, diff, params, guard)
 
@@ -190,20 +188,19 @@ def _withhold(store: KeyStore, gone: list[str], params: dict[str, Any]) -> int:
     # Mark only rows newly left out; rows withheld before keep their date.
     confirmed = params["previous_as_of"] or params["now"]
     args = [MEISA, params["grace_cutoff"]]
-    store.update(
-        "last_confirmed = %s", f"last_confirmed IS NULL AND {UNLISTED}", gone, [confirmed, *args]
-    )
+    newly = f"withheld_last_listed IS NULL AND {UNLISTED}"
+    store.update("withheld_last_listed = %s", newly, gone, [confirmed, *args])
     return store.count(UNLISTED, gone, args)
 
 
-def _mark_local(store: KeyStore, special: Special, keys: set[str], as_of: dt.datetime) -> int:
+def _mark_local(store: KeyStore, special: Special, keys: set[str]) -> None:
     # Local rows are few: record on each whether Meisa lists it too, so deleting it in
-    # the admin can hand it over to Meisa instead of making it sendable.
-    listed = special.local & keys
-    store.update("last_confirmed = %s", "source = %s", listed, [as_of, LOCAL])
+    # the admin can hand it over to Meisa instead of making it sendable. Only changes
+    # are written: a mark doesn't depend on the list's date.
+    listed = (special.local - special.local_marked) & keys
+    store.update("meisa_lists_too = %s", "source = %s", listed, [True, LOCAL])
     unlisted = special.local_marked - keys
-    store.update("last_confirmed = NULL", "source = %s", unlisted, [LOCAL])
-    return len(listed)
+    store.update("meisa_lists_too = %s", "source = %s", unlisted, [False, LOCAL])
 
 
 def _drop_unstorable(keys: set[str], diff: Diff) -> None:

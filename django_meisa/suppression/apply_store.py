@@ -31,7 +31,7 @@ class Special:
     """The few rows that aren't plain listed ``meisa`` rows, read in one pass."""
 
     local: set[str] = field(default_factory=set)
-    local_marked: set[str] = field(default_factory=set)  # local rows with last_confirmed
+    local_marked: set[str] = field(default_factory=set)  # local rows Meisa lists too
     flagged: set[str] = field(default_factory=set)  # meisa rows withheld or reported
 
 
@@ -59,7 +59,7 @@ class KeyStore:
     def meisa_counts(self) -> tuple[int, int]:
         """``meisa`` rows without and with a withheld or reported stamp (one scan)."""
         self.cursor.execute(
-            f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_confirmed IS NOT NULL "
+            f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN withheld_last_listed IS NOT NULL "
             f"OR reported_at IS NOT NULL THEN 1 ELSE 0 END), 0) "
             f"FROM {self.table} WHERE source = %s",
             [MEISA],
@@ -75,8 +75,8 @@ class KeyStore:
         """Local rows and the ``meisa`` rows that carry a withheld or reported stamp."""
         special = Special()
         self.cursor.execute(
-            f"SELECT email, source, last_confirmed IS NOT NULL FROM {self.table} "
-            f"WHERE source <> %s OR last_confirmed IS NOT NULL OR reported_at IS NOT NULL",
+            f"SELECT email, source, meisa_lists_too FROM {self.table} WHERE source <> %s "
+            f"OR withheld_last_listed IS NOT NULL OR reported_at IS NOT NULL",
             [MEISA],
         )
         for email, source, marked in self.cursor.fetchall():

@@ -38,18 +38,18 @@ def remove_local_entries(entries: QuerySet[SuppressedEmail]) -> tuple[int, int]:
     """Delete the ``local`` rows among ``entries``; return (deleted, handed over).
 
     Called by the admin. A local row that Meisa's latest applied list also had
-    (``last_confirmed`` set by the refresh), or that an upsert reported within
+    (``meisa_lists_too``, set by the refresh), or that an upsert reported within
     ``SUPPRESSION_STATUS_GRACE``, is not deleted but handed over to Meisa (source
     ``meisa``): the address stays suppressed for as long as Meisa says so.
     ``meisa`` rows in ``entries`` are left alone.
     """
     grace = dt.timedelta(seconds=float(conf.get_setting("SUPPRESSION_STATUS_GRACE")))
-    meisa_wants_it = Q(last_confirmed__isnull=False) | Q(reported_at__gte=timezone.now() - grace)
+    meisa_wants_it = Q(meisa_lists_too=True) | Q(reported_at__gte=timezone.now() - grace)
     local = entries.filter(source=SuppressedEmail.Source.LOCAL)
     using = entries.db
     with transaction.atomic(using=using):
         handed = local.filter(meisa_wants_it).update(
-            source=SuppressedEmail.Source.MEISA, last_confirmed=None
+            source=SuppressedEmail.Source.MEISA, meisa_lists_too=False
         )
         deleted, _details = local.exclude(meisa_wants_it).delete()
         bump_generation(using)

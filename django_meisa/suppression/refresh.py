@@ -190,7 +190,7 @@ def _record_success(
     state.as_of = received.as_of
     state.count = received.count
     state.last_added = diff.added
-    state.last_confirmed = diff.confirmed
+    state.last_confirmed_count = diff.confirmed
     state.last_removed = diff.removed
     state.withheld = diff.withheld
     state.last_rejected = rejected
@@ -202,7 +202,7 @@ def _record_success(
             "as_of",
             "count",
             "last_added",
-            "last_confirmed",
+            "last_confirmed_count",
             "last_removed",
             "withheld",
             "last_rejected",

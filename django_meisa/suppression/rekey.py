@@ -78,17 +78,40 @@ def _move(model: Any, using: str, row: Any, key: str) -> bool:
 
 
 def _merge_into(keep: Any, other: Any) -> None:
+    legacy = hasattr(keep, "last_confirmed")  # the model of migration 0004, which runs this
+    listed = not legacy and (_listed(keep) or _listed(other))  # before source changes
     if other.source == LOCAL and keep.source != LOCAL:
         keep.source, keep.reason = LOCAL, other.reason or keep.reason
     keep.reason = keep.reason or other.reason
     keep.first_seen = min(keep.first_seen, other.first_seen)
     reports = [d for d in (keep.reported_at, other.reported_at) if d is not None]
     keep.reported_at = max(reports) if reports else None
+    if legacy:
+        _merge_last_confirmed(keep, other)
+    elif keep.source == LOCAL:
+        keep.meisa_lists_too, keep.withheld_last_listed = listed, None
+    elif keep.withheld_last_listed is None or other.withheld_last_listed is None:
+        keep.withheld_last_listed = None  # listed by the latest refresh: the strongest
+    else:
+        keep.withheld_last_listed = max(keep.withheld_last_listed, other.withheld_last_listed)
+
+
+def _listed(row: Any) -> bool:
+    # Meisa's latest list has the row's address: a local row marked so, or a meisa row
+    # neither withheld nor only reported.
+    if row.source == LOCAL:
+        return bool(row.meisa_lists_too)
+    return row.withheld_last_listed is None and row.reported_at is None
+
+
+def _merge_last_confirmed(keep: Any, other: Any) -> None:
+    # Before 0008 one column held both marks (see that migration): a date on a local
+    # row meant "Meisa lists it too", on a meisa row "withheld", NULL "listed".
     confirmed = [d for d in (keep.last_confirmed, other.last_confirmed) if d is not None]
     if keep.source == LOCAL:
-        keep.last_confirmed = max(confirmed) if confirmed else None  # Meisa lists it too
+        keep.last_confirmed = max(confirmed) if confirmed else None
     elif keep.last_confirmed is None or other.last_confirmed is None:
-        keep.last_confirmed = None  # listed by the latest refresh: the strongest
+        keep.last_confirmed = None
     else:
         keep.last_confirmed = max(confirmed)
 

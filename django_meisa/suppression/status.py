@@ -57,7 +57,7 @@ def _restamp(entry: SuppressedEmail, status: str, now: object) -> None:
     # (withheld, or reported earlier) gets a fresh stamp, so the grace restarts.
     fields = ["reason"]
     entry.reason = status[:200]
-    if entry.reported_at is not None or entry.last_confirmed is not None:
+    if entry.reported_at is not None or entry.withheld_last_listed is not None:
         entry.reported_at = now  # type: ignore[assignment]
         fields.append("reported_at")
     entry.save(update_fields=fields)
