@@ -112,10 +112,8 @@ def refresh_state() -> SuppressionRefreshState | None:
 
 
 def pending_rows() -> Any:
-    """Users with a change not handled yet (``pending_since`` is indexed)."""
-    return UserSyncState.objects.filter(pending_since__isnull=False).exclude(
-        failed_version=F("version")
-    )
+    """Users with a change not handled yet; ``pending_since`` is indexed and narrows the scan."""
+    return UserSyncState.objects.pending().filter(pending_since__isnull=False)
 
 
 def failed_rows() -> Any:
