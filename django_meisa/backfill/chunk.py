@@ -44,9 +44,6 @@ from django_meisa.suppression import suppressed_among
 
 #: The ``source`` every backfill upsert carries (Meisa keeps a contact's first source).
 BACKFILL_SOURCE = "initial_sync"
-#: Seconds between writes of results to the state rows while a chunk is sending: the
-#: most a hard crash (SIGKILL) can lose, and so what ``--resume`` might send again.
-FLUSH_INTERVAL = 0.02
 Log = Callable[[str], object]
 #: What mapping a user gives: its payload, the mapper's error, or ``INELIGIBLE``.
 Mapped = dict[str, Any] | MeisaError | str

@@ -17,23 +17,17 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, cast
 
-from django_meisa.backfill.checkpoint import (
-    claim_chunk,
-    complete_chunk,
-    release_chunk,
-    renew_claim,
-)
-from django_meisa.backfill.chunk import (
-    FLUSH_INTERVAL,
-    BackfillContext,
-    Round,
-    prepare_chunk,
-)
+from django_meisa.backfill.checkpoint import claim_chunk, complete_chunk, release_chunk, renew_claim
+from django_meisa.backfill.chunk import BackfillContext, Round, prepare_chunk
 from django_meisa.backfill.report import BackfillProgress, MeisaBackfillCounts
 from django_meisa.backfill.sending import SenderPool, SequentialSender
 from django_meisa.backfill.state import RENEW_INTERVAL, chunk_lease_seconds
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import BackfillChunk
+
+#: Seconds between writes of results to the state rows while a chunk is sending: the
+#: most a hard crash (SIGKILL) can lose, and so what ``--resume`` might send again.
+FLUSH_INTERVAL = 0.02
 
 
 @contextmanager
