@@ -265,7 +265,7 @@ def test_counts_add_up(value):
 
 
 def test_the_backfill_client_reads_the_environment_once(monkeypatch, settings):
-    from django_meisa.backfill.client import BackfillClient
+    from django_meisa.backfill.sending import BackfillClient
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
@@ -277,7 +277,7 @@ def test_the_backfill_client_reads_the_environment_once(monkeypatch, settings):
 
 
 def test_the_backfill_session_sends_what_session_request_would(meisa_fake):
-    from django_meisa.backfill.client import BackfillClient
+    from django_meisa.backfill.sending import BackfillClient
 
     client = BackfillClient()
     for n in range(3):

@@ -12,13 +12,12 @@ from typing import TextIO
 from django_meisa import conf
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.chunk import BackfillContext
-from django_meisa.backfill.client import BackfillClient
 from django_meisa.backfill.options import ENQUEUE, MeisaBackfillOptions, default_mode
 from django_meisa.backfill.ratelimit import TokenBucket
 from django_meisa.backfill.report import BackfillProgress, MeisaBackfillResult
 from django_meisa.backfill.rounds import ChunkRunner, graceful_stop
 from django_meisa.backfill.selection import count_selected
-from django_meisa.backfill.sending import SenderPool
+from django_meisa.backfill.sending import BackfillClient, SenderPool
 from django_meisa.backfill.state import release_run_leases
 from django_meisa.backfill.worker import dispatch_and_wait
 from django_meisa.client import MeisaClient

@@ -10,12 +10,11 @@ from django.utils import timezone
 from django_meisa import conf
 from django_meisa.backfill import checkpoint
 from django_meisa.backfill.chunk import BackfillContext
-from django_meisa.backfill.client import BackfillClient
 from django_meisa.backfill.options import MeisaBackfillOptions
 from django_meisa.backfill.ratelimit import CacheRateLimiter, RateLimiter, TokenBucket
 from django_meisa.backfill.report import BackfillProgress, MeisaBackfillCounts, MeisaBackfillResult
 from django_meisa.backfill.rounds import ChunkRunner, graceful_stop
-from django_meisa.backfill.sending import SequentialSender
+from django_meisa.backfill.sending import BackfillClient, SequentialSender
 from django_meisa.backfill.state import chunk_lease_seconds
 from django_meisa.client import MeisaClient
 from django_meisa.contacts.state import error_text
