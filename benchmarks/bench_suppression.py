@@ -196,14 +196,31 @@ def measure(report: Report, size: int, change: int, rounds: int, database: str) 
     write_rows(report, size, change, rounds_seen, sqlite, limit)
 
 
+UNCHANGED_SAMPLES = 3  # a single run of ~1 s moves by a third under a shared machine's load
+
+
 def fetch_around(fetch: Any, refresh: Any, seen: dict[str, Any]) -> dict[str, Any]:
-    """The download alone, timed just before and just after the unchanged refresh (put
-    in ``seen``): their mean, so neither side gets the quieter moment of the round."""
-    before = fetch()
-    seen["unchanged"] = refresh()
-    after = fetch()
-    print(f"    fetch before {before['seconds']:.2f}s, after {after['seconds']:.2f}s", flush=True)
-    return {**after, "seconds": (before["seconds"] + after["seconds"]) / 2}
+    """The unchanged refresh (put in ``seen``) and the download alone, interleaved:
+    download, refresh, download, ... download. Each side is the median of its runs, so
+    neither gets the quieter moment of the round; the refresh's peak RSS is the largest."""
+    fetches, refreshes = [fetch()], []
+    for _ in range(UNCHANGED_SAMPLES):
+        refreshes.append(refresh())
+        fetches.append(fetch())
+    seconds = [r["seconds"] for r in refreshes]
+    seen["unchanged"] = {
+        **refreshes[-1],
+        "seconds": median(seconds),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in refreshes),
+    }
+    alone = [f["seconds"] for f in fetches]
+    print(f"    unchanged {fmt(seconds)}; download alone {fmt(alone)}", flush=True)
+    return {**fetches[-1], "seconds": median(alone)}
+
+
+def fmt(seconds: list[float]) -> str:
+    """Seconds as the progress lines print them."""
+    return " ".join(f"{value:.2f}s" for value in seconds)
 
 
 def _tables() -> list[str]:
