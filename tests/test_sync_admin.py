@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from django_meisa.models import UserSyncState
 from tests.sync_support import make_user, state_of
@@ -101,3 +102,21 @@ def test_the_read_only_page_offers_no_save_button_even_to_a_superuser(client, me
     assert b"Sync now" in page.content
     assert b'name="_save"' not in page.content
     assert b'name="_continue"' not in page.content
+
+
+def test_the_status_filter_agrees_with_each_rows_status(client):
+    staff(client, can_sync=False)
+    users = {name: make_user(name) for name in ("pending", "failed", "synced")}
+    UserSyncState.objects.filter(user=users["failed"]).update(failed_version=1)
+    UserSyncState.objects.filter(user=users["synced"]).update(
+        synced_version=1, last_synced_at=timezone.now()
+    )
+    for status in ("pending", "failed", "synced"):
+        shown = (
+            client.get(reverse("admin:django_meisa_usersyncstate_changelist"), {"status": status})
+            .context["cl"]
+            .result_list
+        )
+        mine = [row for row in shown if row.user_id in {u.pk for u in users.values()}]
+        assert [row.user.username for row in mine] == [status]
+        assert {row.status for row in shown} == {status}

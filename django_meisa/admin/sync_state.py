@@ -41,9 +41,7 @@ class SyncStatusFilter(admin.SimpleListFilter):
         if self.value() == "failed":
             return failed
         if self.value() == "pending":
-            return queryset.filter(version__gt=F("synced_version")).exclude(
-                pk__in=failed.values("pk")
-            )
+            return queryset.pending()  # type: ignore[attr-defined]
         if self.value() == "synced":
             return queryset.filter(synced_version__gte=F("version"))
         return queryset
