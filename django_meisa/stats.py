@@ -75,12 +75,21 @@ class MeisaStats:
 
 def meisa_stats(*, now: dt.datetime | None = None) -> MeisaStats:
     """Return the current ``MeisaStats``. Read-only; never calls Meisa."""
-    now = now or timezone.now()
     pending = pending_summary()
     state = refresh_state()
     reasons = failure_reasons()
+    run = BackfillRun.objects.order_by("-pk").first()
+    backfill_fields = ("pk", "status", "mode", "started_at", "finished_at", "error")
+    counts: dict[str, int] = {}  # what the latest applied refresh did
+    if state is not None:
+        counts = {
+            "added": state.last_added,
+            "confirmed": state.last_confirmed_count,
+            "removed": state.last_removed,
+            "withheld": state.withheld,
+        }
     return MeisaStats(
-        at=now,
+        at=now or timezone.now(),
         pending=pending["count"],
         oldest_pending_since=pending["oldest"],
         failed=sum(reasons.values()),
@@ -95,15 +104,17 @@ def meisa_stats(*, now: dt.datetime | None = None) -> MeisaStats:
         refresh_last_attempt_at=state.last_attempt_at if state else None,
         refresh_last_error=state.last_error if state else "",
         mirror_size=SuppressedEmail.objects.count(),
-        refresh_counts=refresh_counts(state),
-        last_backfill=last_backfill(),
+        refresh_counts=counts,
+        last_backfill=run and {name: getattr(run, name) for name in backfill_fields},
         auth_failed_at=auth_failed_at(state),
     )
 
 
 def pending_summary() -> dict[str, Any]:
     """``{"count": pending syncs, "oldest": the oldest one's pending_since or None}``."""
-    return pending_rows().aggregate(count=Count("pk"), oldest=Min("pending_since"))
+    # pending_since is indexed and narrows the scan.
+    pending = UserSyncState.objects.pending().filter(pending_since__isnull=False)
+    return pending.aggregate(count=Count("pk"), oldest=Min("pending_since"))
 
 
 def refresh_state() -> SuppressionRefreshState | None:
@@ -111,22 +122,14 @@ def refresh_state() -> SuppressionRefreshState | None:
     return SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK).first()
 
 
-def pending_rows() -> Any:
-    """Users with a change not handled yet; ``pending_since`` is indexed and narrows the scan."""
-    return UserSyncState.objects.pending().filter(pending_since__isnull=False)
-
-
-def failed_rows() -> Any:
-    """Users whose latest change failed permanently."""
-    return UserSyncState.objects.filter(
+def failure_reasons() -> dict[str, int]:
+    """Users whose latest change failed permanently, counted by error type (the text
+    before the first colon)."""
+    failed = UserSyncState.objects.filter(
         last_result=MeisaSyncResult.FAILED_PERMANENT, failed_version=F("version")
     )
-
-
-def failure_reasons() -> dict[str, int]:
-    """Permanent failures counted by error type (the text before the first colon)."""
     reasons: Counter[str] = Counter()
-    for error, count in failed_rows().values_list("last_error").annotate(n=Count("pk")):
+    for error, count in failed.values_list("last_error").annotate(n=Count("pk")):
         reasons[error.split(":", 1)[0] or "unknown"] += count
     return dict(reasons.most_common())
 
@@ -143,59 +146,26 @@ def shared_contact_rows() -> Any:
     return UserSyncState.objects.filter(contact_id__in=shared)
 
 
-def refresh_counts(state: SuppressionRefreshState | None) -> dict[str, int]:
-    """What the latest applied suppression refresh did, or {} before the first one."""
-    if state is None:
-        return {}
-    return {
-        "added": state.last_added,
-        "confirmed": state.last_confirmed_count,
-        "removed": state.last_removed,
-        "withheld": state.withheld,
-    }
-
-
-def last_backfill() -> dict[str, Any] | None:
-    """The latest backfill run: id, status, mode, started and finished times."""
-    run = BackfillRun.objects.order_by("-pk").first()
-    if run is None:
-        return None
-    fields = ("pk", "status", "mode", "started_at", "finished_at", "error")
-    return {name: getattr(run, name) for name in fields}
-
-
 def auth_failed_at(refresh: SuppressionRefreshState | None) -> dt.datetime | None:
     """The latest 401/403 answer recorded by a sync or a refresh, unless a later one succeeded.
 
     Judged from recorded outcomes only: never an extra request to Meisa.
     """
-    failures = [latest_sync_auth_failure()]
+    syncs = UserSyncState.objects.filter(
+        last_result__in=[MeisaSyncResult.FAILED_PERMANENT, MeisaSyncResult.FAILED_RETRYABLE],
+        last_error__startswith=AUTH_ERROR,
+    )
+    failures = [syncs.order_by("-last_error_at").values_list("last_error_at", flat=True).first()]
     if refresh is not None and refresh.last_error.startswith(AUTH_ERROR):
         failures.append(refresh.last_error_at)
     latest = max((at for at in failures if at is not None), default=None)
-    if latest is None or succeeded_since(latest, refresh):
+    if latest is None:
         return None
+    if refresh is not None and refresh.last_success_at and refresh.last_success_at > latest:
+        return None  # a refresh succeeded since
+    if UserSyncState.objects.filter(last_synced_at__gt=latest).exists():
+        return None  # a sync succeeded since
     return latest
-
-
-def latest_sync_auth_failure() -> dt.datetime | None:
-    """When a sync last got a 401/403, or None."""
-    return (
-        UserSyncState.objects.filter(
-            last_result__in=[MeisaSyncResult.FAILED_PERMANENT, MeisaSyncResult.FAILED_RETRYABLE],
-            last_error__startswith=AUTH_ERROR,
-        )
-        .order_by("-last_error_at")
-        .values_list("last_error_at", flat=True)
-        .first()
-    )
-
-
-def succeeded_since(moment: dt.datetime, refresh: SuppressionRefreshState | None) -> bool:
-    """True when a sync or a refresh succeeded after ``moment``."""
-    if refresh is not None and refresh.last_success_at and refresh.last_success_at > moment:
-        return True
-    return UserSyncState.objects.filter(last_synced_at__gt=moment).exists()
 
 
 def _age(now: dt.datetime, since: dt.datetime | None) -> float | None:

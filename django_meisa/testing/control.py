@@ -96,11 +96,13 @@ def _body_object(body: bytes | None) -> dict[str, Any]:
     return data
 
 
-def _emails(data: dict[str, Any]) -> list[str]:
+def _listing(fake: FakeMeisa, data: dict[str, Any], *, add: bool) -> Any:
+    # POST and DELETE /_control/unsubscribed: list or unlist the body's addresses.
     emails = data.get("emails", [data["email"]] if "email" in data else None)
     if not isinstance(emails, list) or not all(isinstance(e, str) and e for e in emails):
         raise ControlError('Send {"emails": ["a@example.com", ...]}.')
-    return emails
+    (fake.add_unsubscribed if add else fake.remove_unsubscribed)(*emails)
+    return {"unsubscribed": fake.unsubscribed_emails()}
 
 
 # Actions: (fake, body, query) -> JSON-able answer ----------------------------------------
@@ -123,20 +125,6 @@ def _contacts(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> A
     if contact is None:
         raise ControlError("No such contact.", status=404)
     return contact
-
-
-def _requests(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
-    return [asdict(r) for r in list(fake.requests)]
-
-
-def _add_unsubscribed(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
-    fake.add_unsubscribed(*_emails(data))
-    return {"unsubscribed": fake.unsubscribed_emails()}
-
-
-def _remove_unsubscribed(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
-    fake.remove_unsubscribed(*_emails(data))
-    return {"unsubscribed": fake.unsubscribed_emails()}
 
 
 def _unsubscribe(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
@@ -175,30 +163,26 @@ def _reset(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
     return {"reset": True}
 
 
-def _index(fake: FakeMeisa, data: dict[str, Any], query: dict[str, str]) -> Any:
-    return {"help": _HELP}
-
-
+_HELP = [
+    line.strip()
+    for line in (__doc__ or "").splitlines()
+    if line.strip().startswith(("GET", "POST", "DELETE"))
+]
 _ROUTES: dict[tuple[str, str], _Action] = {
-    ("GET", ""): _index,
+    ("GET", ""): lambda fake, data, query: {"help": _HELP},
     ("GET", "health"): _health,
     ("GET", "contacts"): _contacts,
     ("GET", "upserts"): lambda fake, data, query: fake.upserts,
-    ("GET", "requests"): _requests,
+    ("GET", "requests"): lambda fake, data, query: [asdict(r) for r in list(fake.requests)],
     ("GET", "unsubscribed"): lambda fake, data, query: fake.unsubscribed_emails(),
-    ("POST", "unsubscribed"): _add_unsubscribed,
-    ("DELETE", "unsubscribed"): _remove_unsubscribed,
+    ("POST", "unsubscribed"): lambda fake, data, query: _listing(fake, data, add=True),
+    ("DELETE", "unsubscribed"): lambda fake, data, query: _listing(fake, data, add=False),
     ("POST", "unsubscribe"): _unsubscribe,
     ("POST", "faults"): _fault,
     ("GET", "faults"): lambda fake, data, query: fake.pending_faults(),
     ("DELETE", "faults"): _clear_faults,
     ("POST", "reset"): _reset,
 }
-_HELP = [
-    line.strip()
-    for line in (__doc__ or "").splitlines()
-    if line.strip().startswith(("GET", "POST", "DELETE"))
-]
 
 
 def _json(status: int, data: Any) -> FakeResponse:
