@@ -1,17 +1,21 @@
-"""Suppression's receiver of contact sync: a non-active status from an upsert suppresses at once."""
+"""Suppression's receivers: a non-active status from an upsert, and a deleted user (opt-in)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from django_meisa import conf
 from django_meisa.contacts.logs import user_extra
 from django_meisa.signals import contact_synced, user_deleted
 from django_meisa.suppression import negative_cache
-from django_meisa.suppression.deleted import suppress_deleted_user
+from django_meisa.suppression.local import suppress_locally
 from django_meisa.suppression.status import ACTIVE, suppress_contact_status
 
 logger = logging.getLogger("django_meisa.suppression")
+
+#: The reason stored on a deleted user's local entry (shown in the admin).
+DELETED_REASON = "account deleted"
 
 
 def mirror_contact_status(
@@ -33,6 +37,25 @@ def mirror_contact_status(
             "Could not mirror the Meisa status of user pk=%s locally",
             user_pk,
             extra=user_extra(user_pk, "status_mirror_failed"),
+        )
+
+
+def suppress_deleted_user(sender: Any, *, user_pk: Any, email: str, **kwargs: Any) -> None:
+    """Add a deleted user's address to the local suppression list, with
+    ``MEISA["SUPPRESS_DELETED_USERS"]``.
+
+    Connected to ``user_deleted`` (sent after the delete committed). A failure is logged
+    and never undoes the delete; the site can suppress the address by hand.
+    """
+    if not conf.get_setting("SUPPRESS_DELETED_USERS") or not email:
+        return
+    try:
+        suppress_locally(email, DELETED_REASON)
+    except Exception:
+        logger.exception(
+            "Could not suppress the address of deleted user pk=%s locally",
+            user_pk,
+            extra=user_extra(user_pk, "suppress_failed"),
         )
 
 
