@@ -286,3 +286,14 @@ def test_no_banner_once_a_refresh_succeeded(admin_client, meisa_fake):
     admin_client.post(reverse(REFRESH))
     page = admin_client.get(reverse(LIST)).content.decode()
     assert 'id="meisa-mirror-banner"' not in page
+
+
+def test_a_stale_mirror_is_marked_stale_in_the_banner_and_the_state_panel(admin_client):
+    import datetime as dt
+
+    long_ago = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    SuppressionRefreshState.objects.create(pk=1, last_success_at=long_ago)
+    page = admin_client.get(reverse(LIST)).content.decode()
+    assert 'id="meisa-mirror-banner"' in page
+    assert "is stale" in page
+    assert '<strong class="errornote">stale</strong>' in page

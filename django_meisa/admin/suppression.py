@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from django_meisa.models import SuppressedEmail, SuppressionRefreshState
+from django_meisa.stats import refresh_state
 from django_meisa.suppression import explain_address, refresh_suppressions
 from django_meisa.suppression.addresses import canonical_key, why_no_key
 from django_meisa.suppression.freshness import MirrorFreshness, describe, max_age
@@ -82,8 +83,7 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SuppressedEmail]:
         """The rows, annotated with ``confirmed_at`` (see ``SuppressedEmail``)."""
-        # "Last confirmed" lives on the state row for every row the latest list had
-        # (see SuppressedEmail's docstring); one uncorrelated subquery resolves it.
+        # A row the latest list had was confirmed at the state row's as_of: one subquery.
         state = SuppressionRefreshState.objects.filter(pk=SuppressionRefreshState.SINGLETON_PK)
         listed = {"source": SuppressedEmail.Source.MEISA, "reported_at__isnull": True}
         confirmed = Case(
@@ -131,16 +131,12 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
             bump_generation(using)  # every process's negative cache must re-check
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Only ``local`` rows are editable (their note); Meisa's rows are read-only."""
-        if obj is not None and obj.source != SuppressedEmail.Source.LOCAL:
-            return False  # Meisa's rows belong to the refresh
-        return super().has_change_permission(request, obj)
+        """Only ``local`` rows are editable (their note); Meisa's belong to the refresh."""
+        return _local(obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Only ``local`` rows can be deleted; a refresh alone removes Meisa's rows."""
-        if obj is not None and obj.source != SuppressedEmail.Source.LOCAL:
-            return False
-        return super().has_delete_permission(request, obj)
+        return _local(obj) and super().has_delete_permission(request, obj)
 
     @admin.action(description=_("Delete selected local entries"), permissions=["delete"])
     def delete_local_entries(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -178,16 +174,11 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """The list, with the refresh-state panel and the "refresh now" form above it."""
-        state = SuppressionRefreshState.objects.filter(
-            pk=SuppressionRefreshState.SINGLETON_PK
-        ).first()
-        health = MirrorFreshness(
-            last_success_at=state.last_success_at if state else None, max_age=max_age()
-        )
+        state = refresh_state()
+        health = MirrorFreshness(state.last_success_at if state else None, max_age())
         context = {
             **(extra_context or {}),
             "meisa_state": state,
-            "meisa_stale": not health.loaded or health.stale,
             "meisa_banner": None if health.loaded and not health.stale else describe(health),
             "meisa_can_refresh": request.user.has_perm(REFRESH_PERMISSION),
         }
@@ -199,24 +190,18 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
             raise PermissionDenied
         result = refresh_suppressions(force=request.POST.get("force") == "1")
         if result.error:
-            self.message_user(
-                request,
+            text, level = (
                 _("Refresh failed; the list is unchanged: %s") % result.error,
                 messages.ERROR,
             )
         elif result.skipped:
-            self.message_user(
-                request, _("Refresh skipped: %s.") % result.skipped_reason, messages.WARNING
-            )
+            text, level = _("Refresh skipped: %s.") % result.skipped_reason, messages.WARNING
         elif result.withheld:
-            self.message_user(
-                request,
-                _("Refreshed with deletions WITHHELD (the list shrank suspiciously): %s")
-                % result.summary(),
-                messages.WARNING,
-            )
+            warning = _("Refreshed with deletions WITHHELD (the list shrank suspiciously): %s")
+            text, level = warning % result.summary(), messages.WARNING
         else:
-            self.message_user(request, _("Refreshed: %s") % result.summary(), messages.SUCCESS)
+            text, level = _("Refreshed: %s") % result.summary(), messages.SUCCESS
+        self.message_user(request, text, level)
         if result.rejected:
             self.message_user(
                 request,
@@ -242,3 +227,8 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/django_meisa/suppressedemail/check_address.html", context
         )
+
+
+def _local(row: SuppressedEmail | None) -> bool:
+    # No row (the changelist) or a staff-added one: Meisa's rows belong to the refresh.
+    return row is None or row.source == SuppressedEmail.Source.LOCAL
