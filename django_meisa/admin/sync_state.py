@@ -76,7 +76,7 @@ class UserSyncStateAdmin(admin.ModelAdmin):
 
     list_display = [
         "user",
-        "status_label",
+        "status",
         "last_synced_at",
         "last_result",
         "meisa_status",
@@ -106,10 +106,6 @@ class UserSyncStateAdmin(admin.ModelAdmin):
     def has_sync_permission(self, request: HttpRequest) -> bool:
         """May the user trigger syncs (the ``sync_usersyncstate`` permission)?"""
         return bool(request.user.has_perm(SYNC_PERMISSION))
-
-    @admin.display(description=_("status"))
-    def status_label(self, obj: UserSyncState) -> str:
-        return obj.status
 
     @admin.display(description=_("last error"))
     def short_error(self, obj: UserSyncState) -> str:
