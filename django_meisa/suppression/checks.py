@@ -132,16 +132,15 @@ def _wrapped_alias_messages(
 
 def policy_messages() -> list[CheckMessage]:
     """E022 for an unknown SUPPRESSION_ALL_SUPPRESSED policy."""
-    value = conf.get_setting("SUPPRESSION_ALL_SUPPRESSED")
-    if isinstance(value, str) and value.lower() in POLICIES:
+    return _choice_messages("SUPPRESSION_ALL_SUPPRESSED", POLICIES, "meisa.E022")
+
+
+def _choice_messages(name: str, choices: tuple[str, str], check_id: str) -> list[CheckMessage]:
+    value = conf.get_setting(name)
+    if isinstance(value, str) and value.lower() in choices:
         return []
-    return [
-        Error(
-            f'MEISA["SUPPRESSION_ALL_SUPPRESSED"] is {value!r}.',
-            hint='Use "drop" (the default) or "raise".',
-            id="meisa.E022",
-        )
-    ]
+    hint = f'Use "{choices[0]}" (the default) or "{choices[1]}".'
+    return [Error(f'MEISA["{name}"] is {value!r}.', hint=hint, id=check_id)]
 
 
 def number_messages() -> list[CheckMessage]:
@@ -194,16 +193,7 @@ def not_installed_messages() -> list[CheckMessage]:
 
 def freshness_setting_messages() -> list[CheckMessage]:
     """E040 for an unknown SUPPRESSION_STALE_POLICY; E041 for a bad SUPPRESSION_MAX_AGE."""
-    messages: list[CheckMessage] = []
-    policy = conf.get_setting("SUPPRESSION_STALE_POLICY")
-    if not (isinstance(policy, str) and policy.lower() in STALE_POLICIES):
-        messages.append(
-            Error(
-                f'MEISA["SUPPRESSION_STALE_POLICY"] is {policy!r}.',
-                hint='Use "warn" (the default) or "raise".',
-                id="meisa.E040",
-            )
-        )
+    messages = _choice_messages("SUPPRESSION_STALE_POLICY", STALE_POLICIES, "meisa.E040")
     age = conf.get_setting("SUPPRESSION_MAX_AGE")
     if age is not None and not conf.is_number(age, minimum=1):
         messages.append(
@@ -221,18 +211,18 @@ def mirror_messages(databases: Iterable[str] | None) -> list[CheckMessage]:
     """W040 never loaded, W041 stale, W042 unreadable: the mirror's state, when the
     database holding it is among ``databases`` (the ``check --database`` names)."""
     from django_meisa.models import SuppressionRefreshState
-    from django_meisa.suppression.freshness import MirrorFreshness, describe, max_age
+    from django_meisa.suppression.freshness import (
+        MirrorFreshness,
+        describe,
+        last_success_at,
+        max_age,
+    )
 
     using = router.db_for_read(SuppressionRefreshState)
     if databases is None or using not in databases or not _migrated(using):
         return []  # before the first migrate (which runs these checks): nothing to say yet
     try:
-        last = (
-            SuppressionRefreshState.objects.using(using)
-            .filter(pk=SuppressionRefreshState.SINGLETON_PK)
-            .values_list("last_success_at", flat=True)
-            .first()
-        )
+        last = last_success_at(using)
     except DatabaseError as err:
         return [
             Warning(

@@ -75,15 +75,18 @@ def mirror_freshness() -> MirrorFreshness:
     now = time.monotonic()
     reading = _readings.get(using)
     if reading is None or now - reading[0] > CACHE_SECONDS:
-        last = (
-            SuppressionRefreshState.objects.using(using)
-            .filter(pk=SuppressionRefreshState.SINGLETON_PK)
-            .values_list("last_success_at", flat=True)
-            .first()
-        )
-        reading = (now, last)
-        _readings[using] = reading
+        reading = _readings[using] = (now, last_success_at(using))
     return MirrorFreshness(last_success_at=reading[1], max_age=max_age())
+
+
+def last_success_at(using: str) -> dt.datetime | None:
+    """When a refresh last succeeded, read from ``using`` now (None: never)."""
+    rows = SuppressionRefreshState.objects.using(using)
+    return (
+        rows.filter(pk=SuppressionRefreshState.SINGLETON_PK)
+        .values_list("last_success_at", flat=True)
+        .first()
+    )
 
 
 def forget_freshness() -> None:
