@@ -65,3 +65,17 @@ def test_the_section_comments_of_defaults_point_at_what_exists():
     assert named
     assert [n for n in named if not any(f"/{f}".endswith(f"/{n}") for f in files)] == []
     assert [line for line in sections if "README" in line] == []
+
+
+def test_every_module_the_readme_layer_table_names_exists():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| Layer | Sync path |") :].split("\n\n")[0]
+    package = ROOT / "django_meisa"
+    missing = []
+    for row in table.splitlines()[2:]:
+        layer, path = (cell.strip().strip("`/") for cell in row.split("|")[1:3])
+        homes = [package / layer, package, package / "contacts"]  # a row may name lower layers
+        for name in set(re.findall(r"`([a-z_/]+)`", path)) - {"sync_contact", "sync_contact_now"}:
+            if not any((home / f"{name}.py").exists() or (home / name).is_dir() for home in homes):
+                missing.append(f"{layer}: {name}")
+    assert missing == []
