@@ -29,7 +29,7 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from django_meisa.testing.fake import FakeMeisa, FakeResponse
+from django_meisa.testing.fake import FakeMeisa, FakeResponse, json_response
 
 CONTROL_PREFIX = "/_control/"
 
@@ -186,5 +186,4 @@ _ROUTES: dict[tuple[str, str], _Action] = {
 
 
 def _json(status: int, data: Any) -> FakeResponse:
-    body = json.dumps(data, indent=1).encode()
-    return FakeResponse(status, body, {"Content-Type": "application/json"})
+    return json_response(status, data, indent=1)

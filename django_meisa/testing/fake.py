@@ -210,7 +210,7 @@ class FakeMeisa:
                 RecordedRequest(
                     method=method,
                     path=path,
-                    json=_try_json(body),
+                    json=parse_json(body),
                     headers={k: v for k, v in headers.items() if k != "x-api-key"},
                     status=response.status,
                     applied=fault is None,
@@ -227,34 +227,34 @@ class FakeMeisa:
         elif endpoint == self.base_path + UNSUBSCRIBED_PATH:
             allowed = "GET"
         else:
-            return _json(404, {"detail": "Not found."})
+            return json_response(404, {"detail": "Not found."})
         if method != allowed:
-            return _json(405, {"detail": f'Method "{method}" not allowed.'})
+            return json_response(405, {"detail": f'Method "{method}" not allowed.'})
         if headers.get("x-api-key") != self.api_key:
-            return _json(401, {"detail": "Invalid or missing API key."})
+            return json_response(401, {"detail": "Invalid or missing API key."})
         if allowed == "GET":
             emails = self.unsubscribed_emails()
-            return _json(200, {"as_of": _now(), "count": len(emails), "emails": emails})
+            return json_response(200, {"as_of": _now(), "count": len(emails), "emails": emails})
         return self._upsert(headers, body)
 
     def _upsert(self, headers: dict[str, str], body: bytes | None) -> FakeResponse:
         if not headers.get("content-type", "").startswith("application/json"):
-            return _json(415, {"detail": "Content-Type must be application/json."})
-        data = _try_json(body)
+            return json_response(415, {"detail": "Content-Type must be application/json."})
+        data = parse_json(body)
         if not isinstance(data, dict):
-            return _json(400, {"detail": "The body must be a JSON object."})
+            return json_response(400, {"detail": "The body must be a JSON object."})
         problems = upsert_problems(data)
         if problems:
-            return _json(422 if "email" in problems else 400, problems)
+            return json_response(422 if "email" in problems else 400, problems)
         contact = self._match(data)
         owner = self._by_email(data["email"])
         if contact is not None and owner is not None and owner is not contact:
-            return _json(409, {"email": ["Another contact already has this email."]})
+            return json_response(409, {"email": ["Another contact already has this email."]})
         if contact is None:
             contact = self._create(data)
         else:
             self._update(contact, data)
-        return _json(200, self._render(contact))
+        return json_response(200, self._render(contact))
 
     # Contact store --------------------------------------------------------------------
 
@@ -348,7 +348,7 @@ class FakeMeisa:
 
 def _fault_response(fault: _Fault) -> FakeResponse:
     if fault.kind == "server_error":
-        return _json(fault.status, {"detail": "Internal server error."})
+        return json_response(fault.status, {"detail": "Internal server error."})
     if fault.kind == "rate_limit":
         return FakeResponse(
             429, b'{"detail":"Too many requests."}', {"Retry-After": str(fault.retry_after)}
@@ -360,11 +360,14 @@ def _fault_response(fault: _Fault) -> FakeResponse:
     return FakeResponse(302, b"", {"Location": "https://elsewhere.invalid/steal"})
 
 
-def _json(status: int, data: Any) -> FakeResponse:
-    return FakeResponse(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
+def json_response(status: int, data: Any, indent: int | None = None) -> FakeResponse:
+    """A JSON answer (``indent`` for the controls, which people read)."""
+    body = json.dumps(data, indent=indent).encode()
+    return FakeResponse(status, body, {"Content-Type": "application/json"})
 
 
-def _try_json(body: bytes | None) -> Any:
+def parse_json(body: bytes | None) -> Any:
+    """The body's JSON value, or None when it is empty or not JSON."""
     if not body:
         return None
     try:

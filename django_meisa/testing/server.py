@@ -1,26 +1,15 @@
 """The HTTP door to FakeMeisa: a local Meisa on 127.0.0.1 for demos, benchmarks and CI.
 
-Run it as a process::
-
-    python -m django_meisa.testing.server --port 8765
-    # listening on http://127.0.0.1:8765/api/v1
-
-and point a site at it with ``MEISA = {"BASE_URL": "http://127.0.0.1:8765/api/v1",
-"API_KEY": "meisa_test_key"}``. Or start it inside a test or a benchmark::
-
-    server, base_url = serve_in_thread()
-    ...
-    server.stop()
-
-It serves the same ``FakeMeisa`` as the ``responses`` door, so both enforce one
-contract. Control endpoints under ``/_control/`` are listed in ``testing/control.py``.
+``python -m django_meisa.testing.server --port 8765`` serves it (point ``MEISA["BASE_URL"]``
+at ``http://127.0.0.1:8765/api/v1``); ``serve_in_thread()`` starts one inside a test or a
+benchmark. It serves the same ``FakeMeisa`` as the ``responses`` door (one contract);
+the control endpoints under ``/_control/`` are listed in ``testing/control.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import signal
 import socket
 import socketserver
@@ -31,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO
 
 from django_meisa.testing.control import CONTROL_PREFIX, handle_control, handle_latency
-from django_meisa.testing.fake import DEFAULT_API_KEY, FakeMeisa, FakeResponse
+from django_meisa.testing.fake import DEFAULT_API_KEY, FakeMeisa, FakeResponse, parse_json
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -176,12 +165,8 @@ class MeisaHTTPServer(ThreadingHTTPServer):
 
 def _who(body: bytes) -> str:
     # The contact's email helps a reader follow the demo; nothing else from the body.
-    if not body or not body.startswith(b"{"):
-        return ""
-    try:
-        email = json.loads(body).get("email")
-    except ValueError:
-        return ""
+    data = parse_json(body) if body.startswith(b"{") else None
+    email = data.get("email") if isinstance(data, dict) else None
     return f"  {email}" if isinstance(email, str) else ""
 
 
