@@ -10,7 +10,7 @@ from django_meisa.contacts.logs import user_extra
 from django_meisa.signals import contact_synced, user_deleted
 from django_meisa.suppression import negative_cache
 from django_meisa.suppression.local import suppress_locally
-from django_meisa.suppression.status import ACTIVE, suppress_contact_status
+from django_meisa.suppression.status import suppress_contact_status
 
 logger = logging.getLogger("django_meisa.suppression")
 
@@ -28,7 +28,7 @@ def mirror_contact_status(
     the sync: the next suppression refresh catches the address.
     """
     status = contact.get("status")
-    if not isinstance(status, str) or status == ACTIVE:
+    if not isinstance(status, str):
         return
     try:
         suppress_contact_status(contact["email"], status)

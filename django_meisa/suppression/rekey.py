@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from itertools import islice
 from typing import Any
 
 from django.db import transaction
@@ -46,13 +47,10 @@ def _non_canonical(model: Any, using: str) -> list[tuple[Any, str, str | None]]:
     # One pass in batches; canonical rows (nearly all) cost one lower() per batch.
     found: list[tuple[Any, str, str | None]] = []
     rows = model.objects.using(using).order_by().values_list("pk", "email")
-    batch: list[tuple[Any, str]] = []
-    for row in rows.iterator(chunk_size=SCAN_BATCH):
-        batch.append(row)
-        if len(batch) == SCAN_BATCH:
-            found += _differing(batch)
-            batch = []
-    return found + _differing(batch)
+    scan = rows.iterator(chunk_size=SCAN_BATCH)
+    while batch := list(islice(scan, SCAN_BATCH)):
+        found += _differing(batch)
+    return found
 
 
 def _differing(batch: list[tuple[Any, str]]) -> list[tuple[Any, str, str | None]]:
