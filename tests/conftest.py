@@ -75,12 +75,11 @@ def celery_worker_threads(celery_app_for_tests, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _forget_suppression_freshness():
-    """Each test reads the mirror's state afresh (the backend caches it per process)."""
+    """Each test reads the mirror's state afresh (the backend caches it per process), and
+    its reports and refresh requests are not deduplicated against an earlier test's."""
     from django_meisa.suppression.freshness import forget_freshness
-    from django_meisa.suppression.heal import forget_requests
 
     forget_freshness()
-    forget_requests()
     yield
     forget_freshness()
 

@@ -188,7 +188,7 @@ def test_one_refresh_is_requested_by_name_however_busy_the_site(published):
     with meisa(SUPPRESSION_FAIL_OPEN=True):
         for _ in range(50):
             send(msg("ada@example.com"))
-        heal.forget_requests()  # another process of the same site: the cache dedups
+        freshness.forget_freshness()  # another process of the same site: the cache dedups
         send(msg("ada@example.com"))
     assert published == ["django_meisa.tasks.refresh_suppressed_emails"]
 

@@ -27,7 +27,7 @@ DEFAULT_MAX_AGE_INTERVALS = 4
 
 _lock = threading.Lock()
 _readings: dict[str, tuple[float, dt.datetime | None]] = {}
-_last_report: dict[str, float] = {}
+_last_done: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -90,23 +90,29 @@ def last_success_at(using: str) -> dt.datetime | None:
 
 
 def forget_freshness() -> None:
-    """Drop this process's readings (a refresh just succeeded here; tests)."""
+    """Drop this process's readings and marks (a refresh just succeeded here; tests)."""
     with _lock:
         _readings.clear()
-        _last_report.clear()
+        _last_done.clear()
 
 
 def report(freshness: MirrorFreshness, sender: Any, consequence: str) -> None:
     """Log an ERROR and send ``suppression_stale``, at most every ``REPORT_EVERY`` s."""
-    kind = "never-loaded" if not freshness.loaded else "stale"
-    now = time.monotonic()
-    with _lock:
-        last = _last_report.get(kind)
-        if last is not None and now - last < REPORT_EVERY:
-            return
-        _last_report[kind] = now
+    if not first_in_process("stale" if freshness.loaded else "never-loaded", REPORT_EVERY):
+        return
     logger.error("Suppression mirror %s: %s", describe(freshness), consequence)
     _signal(freshness, sender)
+
+
+def first_in_process(what: str, seconds: float) -> bool:
+    """True at most once every ``seconds`` per process for ``what`` (a report, a request)."""
+    now = time.monotonic()
+    with _lock:
+        last = _last_done.get(what)
+        if last is not None and now - last < seconds:
+            return False
+        _last_done[what] = now
+    return True
 
 
 def describe(freshness: MirrorFreshness) -> str:

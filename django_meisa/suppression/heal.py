@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+
+from django_meisa.suppression.freshness import first_in_process
 
 logger = logging.getLogger("django_meisa.suppression")
 
@@ -13,9 +14,6 @@ REFRESH_TASK = "django_meisa.tasks.refresh_suppressed_emails"
 #: Seconds between two requests: per process, and site-wide through the default cache.
 REQUEST_EVERY = 60.0
 CACHE_KEY = "django_meisa:suppression:refresh-requested"
-
-_lock = threading.Lock()
-_last_request: list[float] = []
 
 
 def request_refresh() -> threading.Thread | None:
@@ -27,26 +25,11 @@ def request_refresh() -> threading.Thread | None:
     runs in a daemon thread: a down broker never stalls or fails the send. Returns the
     thread (tests join it), or None when deduplicated.
     """
-    if not _first_in_process() or not _first_in_site():
+    if not first_in_process("refresh request", REQUEST_EVERY) or not _first_in_site():
         return None
     thread = threading.Thread(target=_publish, name="meisa-refresh-request", daemon=True)
     thread.start()
     return thread
-
-
-def forget_requests() -> None:
-    """Forget this process's last request (tests; a new deployment phase)."""
-    with _lock:
-        _last_request.clear()
-
-
-def _first_in_process() -> bool:
-    now = time.monotonic()
-    with _lock:
-        if _last_request and now - _last_request[0] < REQUEST_EVERY:
-            return False
-        _last_request[:] = [now]
-    return True
 
 
 def _first_in_site() -> bool:
