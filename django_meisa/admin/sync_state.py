@@ -37,11 +37,10 @@ class SyncStatusFilter(admin.SimpleListFilter):
         return [("pending", _("Pending")), ("failed", _("Failed")), ("synced", _("Up to date"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        failed = queryset.filter(failed_version=F("version"))
-        if self.value() == "failed":
-            return failed
         if self.value() == "pending":
             return queryset.pending()  # type: ignore[attr-defined]
+        if self.value() == "failed":
+            return queryset.filter(failed_version=F("version"))
         if self.value() == "synced":
             return queryset.filter(synced_version__gte=F("version"))
         return queryset
