@@ -111,16 +111,14 @@ class SuppressedEmailAdmin(admin.ModelAdmin):
         if obj is None:
             return ["email", "reason"]
         # Each row shows the listing mark its source can carry (see SuppressedEmail).
-        local = obj.source == SuppressedEmail.Source.LOCAL
-        mark = "meisa_lists_too" if local else "withheld_last_listed"
+        mark = "meisa_lists_too" if _local(obj) else "withheld_last_listed"
         return ["email", "source", "reason", "first_seen", "confirmed", mark, "reported_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return []
-        if obj.source == SuppressedEmail.Source.LOCAL:
-            return ["email", *self.readonly_fields]
-        return ["email", "reason", *self.readonly_fields]
+        frozen = ["email"] if _local(obj) else ["email", "reason"]  # a local row's note is editable
+        return [*frozen, *self.readonly_fields]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change:
