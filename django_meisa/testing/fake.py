@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django_meisa.testing.contract import (
+    API_KEY_HEADER,
     DEFAULT_SOURCE,
     SUPPRESSING_STATUSES,
     UNSUBSCRIBED_PATH,
@@ -29,6 +30,7 @@ from django_meisa.testing.contract import (
 DEFAULT_API_KEY = "meisa_test_key"
 DEFAULT_BASE_URL = "https://api.meisa.io/api/v1"
 FAULT_KINDS = frozenset({"server_error", "rate_limit", "timeout", "malformed", "redirect"})
+_KEY_HEADER = API_KEY_HEADER.lower()
 
 
 @dataclass
@@ -211,7 +213,7 @@ class FakeMeisa:
                     method=method,
                     path=path,
                     json=parse_json(body),
-                    headers={k: v for k, v in headers.items() if k != "x-api-key"},
+                    headers={k: v for k, v in headers.items() if k != _KEY_HEADER},
                     status=response.status,
                     applied=fault is None,
                 )
@@ -230,7 +232,7 @@ class FakeMeisa:
             return json_response(404, {"detail": "Not found."})
         if method != allowed:
             return json_response(405, {"detail": f'Method "{method}" not allowed.'})
-        if headers.get("x-api-key") != self.api_key:
+        if headers.get(_KEY_HEADER) != self.api_key:
             return json_response(401, {"detail": "Invalid or missing API key."})
         if allowed == "GET":
             emails = self.unsubscribed_emails()
