@@ -268,12 +268,10 @@ class FakeMeisa:
         return self._by_email(data["email"])
 
     def _by_external_id(self, external_id: str) -> dict[str, Any] | None:
-        contact_id = self._ids_by_external_id.get(external_id)
-        return None if contact_id is None else self.contacts[contact_id]
+        return self.contacts.get(self._ids_by_external_id.get(external_id, ""))
 
     def _by_email(self, email: str) -> dict[str, Any] | None:
-        contact_id = self._ids_by_email.get(email.strip().lower())
-        return None if contact_id is None else self.contacts[contact_id]
+        return self.contacts.get(self._ids_by_email.get(email.strip().lower(), ""))
 
     def _index(self, contact: dict[str, Any], *, email: str, external_id: str | None) -> None:
         if contact["email"].lower() != email.lower():

@@ -38,14 +38,8 @@ class MeisaRequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     server: MeisaHTTPServer
 
-    def do_GET(self) -> None:  # http.server dispatches do_<VERB>
-        """Answer a GET; every verb goes through ``dispatch``."""
-        self.dispatch()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
     def dispatch(self) -> None:
-        """Read the body, ask the fake, log one line, write the answer."""
+        """Answer any verb: read the body, ask the fake, log one line, write the answer."""
         started = time.perf_counter()
         body = self.read_body()
         if self.path.startswith(LATENCY_PATH):
@@ -63,6 +57,8 @@ class MeisaRequestHandler(BaseHTTPRequestHandler):
         # Logged before answering, so the line precedes whatever the client does next.
         self.server.log_line(self.command, self.path, answer.status, elapsed_ms, body)
         self.write_answer(answer)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = dispatch  # http.server calls do_<VERB>
 
     def read_body(self) -> bytes:
         """Return the request body, from Content-Length or chunked transfer encoding."""
