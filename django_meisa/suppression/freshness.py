@@ -101,7 +101,16 @@ def report(freshness: MirrorFreshness, sender: Any, consequence: str) -> None:
     if not first_in_process("stale" if freshness.loaded else "never-loaded", REPORT_EVERY):
         return
     logger.error("Suppression mirror %s: %s", describe(freshness), consequence)
-    _signal(freshness, sender)
+    responses = suppression_stale.send_robust(
+        sender=sender,
+        loaded=freshness.loaded,
+        last_success_at=freshness.last_success_at,
+        age=freshness.age,
+        max_age=freshness.max_age,
+    )
+    for receiver, error in responses:
+        if isinstance(error, Exception):
+            logger.error("suppression_stale receiver %r raised %r", receiver, error)
 
 
 def first_in_process(what: str, seconds: float) -> bool:
@@ -124,16 +133,3 @@ def describe(freshness: MirrorFreshness) -> str:
         f"is stale: last successful refresh {age} s ago, more than "
         f'MEISA["SUPPRESSION_MAX_AGE"] ({int(freshness.max_age)} s)'
     )
-
-
-def _signal(freshness: MirrorFreshness, sender: Any) -> None:
-    responses = suppression_stale.send_robust(
-        sender=sender,
-        loaded=freshness.loaded,
-        last_success_at=freshness.last_success_at,
-        age=freshness.age,
-        max_age=freshness.max_age,
-    )
-    for receiver, error in responses:
-        if isinstance(error, Exception):
-            logger.error("suppression_stale receiver %r raised %r", receiver, error)

@@ -126,9 +126,7 @@ class KeyFilter:
     """
 
     def __init__(self, token: int, expected: int) -> None:
-        size = MIN_BITS
-        while size < expected * BITS_PER_KEY:
-            size <<= 1
+        size = max(MIN_BITS, 1 << (expected * BITS_PER_KEY - 1).bit_length())  # a power of 2
         self.token = token
         self.mask = size - 1
         self.bits = bytearray(size >> 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import requests
@@ -35,15 +35,9 @@ def fake_meisa(
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         mock.add_callback(method, pattern, callback=_callback(fake))
     mock.add_passthru(re.compile(r"^(?!" + re.escape(fake.base_url) + ")"))
-    settings_override = override_settings(
-        MEISA={**conf.user_settings(), "API_KEY": fake.api_key, "BASE_URL": fake.base_url}
-    )
-    with mock:
-        if configure_settings:
-            with settings_override:
-                yield fake
-        else:
-            yield fake
+    settings = {**conf.user_settings(), "API_KEY": fake.api_key, "BASE_URL": fake.base_url}
+    with mock, override_settings(MEISA=settings) if configure_settings else nullcontext():
+        yield fake
 
 
 def _callback(fake: FakeMeisa) -> Any:
