@@ -198,3 +198,24 @@ def test_context_manager_configures_settings_and_restores_them(settings):
 def test_unknown_fault_kind_is_refused():
     with pytest.raises(ValueError, match="unknown fault"):
         FakeMeisa().inject_fault("explode")
+
+
+def test_configure_settings_false_leaves_meisa_settings_alone_and_still_intercepts(settings):
+    settings.MEISA = {"API_KEY": "site_key", "BASE_URL": "https://meisa.example.com/api/v1"}
+    with fake_meisa(configure_settings=False) as fake:
+        assert settings.MEISA["API_KEY"] == "site_key"
+        assert raw_post(b'{"email": "ada@example.com"}').status_code == 200
+    assert fake.contact("ada@example.com") is not None
+
+
+def test_configure_settings_points_meisa_at_the_fake_for_the_block_only(settings):
+    settings.MEISA = {"API_KEY": "site_key", "ENABLED": True}
+    with fake_meisa():
+        from django.conf import settings as live
+
+        assert live.MEISA == {
+            "API_KEY": "meisa_test_key",
+            "ENABLED": True,
+            "BASE_URL": "https://api.meisa.io/api/v1",
+        }
+    assert settings.MEISA == {"API_KEY": "site_key", "ENABLED": True}
