@@ -11,11 +11,8 @@ __all__ = ["BackfillChunk", "BackfillFailure", "BackfillRun"]
 
 
 class PrimaryManager(models.Manager[Any]):
-    """Reads on the router's write alias: a backfill's checkpoint must never lag.
-
-    A run, its chunks and its failures are read right after they are written (by
-    the command, the workers and the admin); a replica may not have them yet.
-    """
+    """Reads on the router's write alias: a checkpoint is read right after it is written
+    (by the command, the workers and the admin), which a replica may not have yet."""
 
     def get_queryset(self) -> models.QuerySet[Any]:
         return super().get_queryset().using(router.db_for_write(self.model))
