@@ -18,6 +18,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from django_meisa.contacts.preview import preview_contact
+from django_meisa.contacts.requests import request_sync
+from django_meisa.contacts.worker import sync_contact_now
 from django_meisa.exceptions import MeisaError
 from django_meisa.models import UserSyncState
 from django_meisa.stats import meisa_stats, shared_contact_rows
@@ -197,8 +199,6 @@ class UserSyncStateAdmin(admin.ModelAdmin):
 
 def sync_user_now(user_pk: Any) -> str:
     """Force one user's sync in this request; return the outcome or the error's type."""
-    from django_meisa.contacts.worker import sync_contact_now
-
     try:
         return str(sync_contact_now(user_pk, force=True).result)
     except MeisaError as err:
@@ -208,18 +208,14 @@ def sync_user_now(user_pk: Any) -> str:
 
 def queue_forced_syncs(pks: list[Any]) -> None:
     """Queue syncs that will really send: forget the fingerprints, then request them."""
-    from django_meisa.contacts.requests import request_sync
-
     UserSyncState.objects.filter(user_id__in=pks).update(payload_fingerprint="")
     for pk in pks:
         request_sync(pk)
 
 
 def same_email_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
-    """Rows whose user's email (case-insensitive) another user also has: one Meisa contact.
-
-    Found before any sync, since Meisa matches an upsert by email after external_id.
-    """
+    """Rows whose user's email (case-insensitive) another user also has: one Meisa contact
+    (Meisa matches an upsert by email after external_id), found before any sync."""
     model = get_user_model()
     field = model.get_email_field_name()
     shared = (
