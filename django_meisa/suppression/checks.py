@@ -8,10 +8,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
-from django.db import DatabaseError, router
+from django.db import DatabaseError, connections, router
 from django.utils.module_loading import import_string
 
 from django_meisa import conf
+from django_meisa.models import SuppressionRefreshState
+from django_meisa.suppression.backend import is_wrapper
+from django_meisa.suppression.freshness import MirrorFreshness, describe, last_success_at, max_age
 
 WRAPPER = "django_meisa.backends.SuppressionEmailBackend"
 POLICIES = ("drop", "raise")
@@ -44,12 +47,6 @@ def suppression_messages() -> list[CheckMessage]:
     ]
 
 
-def _is_wrapper(path: Any) -> bool:
-    from django_meisa.suppression.backend import is_wrapper
-
-    return is_wrapper(path)
-
-
 def _import_problem(path: Any) -> str | None:
     if not isinstance(path, str) or not path:
         return "is not a dotted path"
@@ -63,7 +60,7 @@ def _import_problem(path: Any) -> str | None:
 def classic_backend_messages() -> list[CheckMessage]:
     """E020 when MEISA["EMAIL_BACKEND"] is the wrapper itself; E021 when unimportable."""
     path = conf.get_setting("EMAIL_BACKEND")
-    if _is_wrapper(path):
+    if is_wrapper(path):
         return [
             Error(
                 f'MEISA["EMAIL_BACKEND"] = {path!r} is SuppressionEmailBackend itself (a loop).',
@@ -72,7 +69,7 @@ def classic_backend_messages() -> list[CheckMessage]:
                 id="meisa.E020",
             )
         ]
-    in_use = _is_wrapper(getattr(settings, "EMAIL_BACKEND", ""))
+    in_use = is_wrapper(getattr(settings, "EMAIL_BACKEND", ""))
     problem = _import_problem(path) if in_use else None
     if problem is None:
         return []
@@ -92,7 +89,7 @@ def mailers_messages() -> list[CheckMessage]:
         return []
     messages: list[CheckMessage] = []
     for alias, config in mailers.items():
-        if isinstance(config, dict) and _is_wrapper(config.get("BACKEND", "")):
+        if isinstance(config, dict) and is_wrapper(config.get("BACKEND", "")):
             messages += _mailer_messages(alias, config.get("OPTIONS") or {}, mailers)
     return messages
 
@@ -105,7 +102,7 @@ def _mailer_messages(alias: str, options: dict[str, Any], mailers: dict) -> list
     if mailer is not None:
         return _wrapped_alias_messages(where, alias, mailer, mailers)
     path = backend if backend is not None else conf.get_setting("EMAIL_BACKEND")
-    if _is_wrapper(path):
+    if is_wrapper(path):
         return [Error(f"{where} wraps SuppressionEmailBackend itself (a loop).", id="meisa.E020")]
     problem = _import_problem(path)
     if problem:
@@ -119,7 +116,7 @@ def _wrapped_alias_messages(
     target = mailers.get(mailer) if isinstance(mailer, str) else None
     if not isinstance(target, dict):
         return [Error(f'{where}["mailer"] = {mailer!r} is not in MAILERS.', id="meisa.E021")]
-    if mailer == alias or _is_wrapper(target.get("BACKEND", "")):
+    if mailer == alias or is_wrapper(target.get("BACKEND", "")):
         return [
             Error(
                 f'{where}["mailer"] = {mailer!r} is a SuppressionEmailBackend too (a loop).',
@@ -173,11 +170,11 @@ def fail_open_messages() -> list[CheckMessage]:
 
 def not_installed_messages() -> list[CheckMessage]:
     """W021 when no mail path goes through the wrapper (the mirror then filters nothing)."""
-    if _is_wrapper(getattr(settings, "EMAIL_BACKEND", "")):
+    if is_wrapper(getattr(settings, "EMAIL_BACKEND", "")):
         return []
     mailers = getattr(settings, "MAILERS", None)
     if isinstance(mailers, dict) and any(
-        isinstance(c, dict) and _is_wrapper(c.get("BACKEND", "")) for c in mailers.values()
+        isinstance(c, dict) and is_wrapper(c.get("BACKEND", "")) for c in mailers.values()
     ):
         return []
     return [
@@ -210,14 +207,6 @@ def freshness_setting_messages() -> list[CheckMessage]:
 def mirror_messages(databases: Iterable[str] | None) -> list[CheckMessage]:
     """W040 never loaded, W041 stale, W042 unreadable: the mirror's state, when the
     database holding it is among ``databases`` (the ``check --database`` names)."""
-    from django_meisa.models import SuppressionRefreshState
-    from django_meisa.suppression.freshness import (
-        MirrorFreshness,
-        describe,
-        last_success_at,
-        max_age,
-    )
-
     using = router.db_for_read(SuppressionRefreshState)
     if databases is None or using not in databases or not _migrated(using):
         return []  # before the first migrate (which runs these checks): nothing to say yet
@@ -247,10 +236,6 @@ def mirror_messages(databases: Iterable[str] | None) -> list[CheckMessage]:
 
 
 def _migrated(using: str) -> bool:
-    from django.db import connections
-
-    from django_meisa.models import SuppressionRefreshState
-
     try:
         with connections[using].cursor() as cursor:
             tables = connections[using].introspection.table_names(cursor)
