@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 
+from celery import current_app
+from django.core.cache import cache
+
 from django_meisa.suppression.freshness import first_in_process
 
 logger = logging.getLogger("django_meisa.suppression")
@@ -33,8 +36,6 @@ def request_refresh() -> threading.Thread | None:
 
 
 def _first_in_site() -> bool:
-    from django.core.cache import cache
-
     try:
         return bool(cache.add(CACHE_KEY, 1, timeout=int(REQUEST_EVERY)))
     except Exception as err:  # no usable cache: the per-process limit still holds
@@ -43,8 +44,6 @@ def _first_in_site() -> bool:
 
 
 def _publish() -> None:
-    from celery import current_app
-
     try:
         current_app.send_task(REFRESH_TASK, retry=False)
     except Exception as err:
