@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.test import override_settings
 from django.utils.functional import lazy
 from hypothesis import HealthCheck, given, settings
@@ -74,10 +74,27 @@ values = (
 value_lists = st.lists(values, max_size=3)
 
 
+class ExtraRecipient(EmailMessage):
+    """recipients() adds an address of its own (a subclass's envelope differs)."""
+
+    extra = "Extra <extra@example.org>"
+
+    def recipients(self) -> list[Any]:
+        return [*super().recipients(), self.extra]
+
+
+class ExtraSuppressed(ExtraRecipient):
+    extra = "bad@example.com"
+
+
+KINDS = [EmailMessage, EmailMultiAlternatives, ExtraRecipient, ExtraSuppressed]
+
+
 @st.composite
 def messages(draw: st.DrawFn) -> EmailMessage:
     subject = str(draw(st.uuids()))
-    message = EmailMessage(subject, "B", "f@example.com", draw(value_lists), cc=draw(value_lists))
+    kind = draw(st.sampled_from(KINDS))
+    message = kind(subject, "B", "f@example.com", draw(value_lists), cc=draw(value_lists))
     message.bcc = draw(value_lists)
     if draw(st.booleans()) and draw(st.booleans()):
         message.extra_headers["Cc"] = draw(addresses)
@@ -99,10 +116,59 @@ def test_no_batch_ever_sends_a_suppressed_or_unparseable_address(batch):
         assert all(sendable(value) for value in message.recipients())
     for message, (to, cc, bcc, headers) in zip(batch, given_fields, strict=True):
         clean = [v for v in to + cc + bcc if v]
-        if all(sendable(value) for value in clean) and clean and "Cc" not in headers:
+        if isinstance(message, ExtraSuppressed):
+            assert message.subject not in {sent.subject for sent in mail.outbox}
+        elif all(sendable(value) for value in clean) and clean and "Cc" not in headers:
             # Nothing to drop: sent exactly as given (the outbox holds copies).
             assert message.subject in {sent.subject for sent in mail.outbox}
             assert (message.to, message.cc, message.bcc) == (to, cc, bcc)
+
+
+def test_djangos_recipients_are_the_non_empty_to_cc_and_bcc():
+    # What derived_envelope relies on to skip reading recipients() of Django's messages.
+    message = EmailMessage("S", "B", "f@example.com", ["a@x.org", ""], cc=["b@x.org"])
+    message.bcc = ["", "c@x.org"]
+    assert message.recipients() == ["a@x.org", "b@x.org", "c@x.org"]
+
+
+class PropertyTo(EmailMessage):
+    @property
+    def to(self) -> list[str]:
+        return ["ok@example.com"]
+
+    @to.setter
+    def to(self, value: Any) -> None:
+        pass
+
+
+def test_only_djangos_own_recipients_is_derived_from_the_fields():
+    from django_meisa.suppression.batch import derived_envelope
+
+    own = EmailMultiAlternatives("S", "B", "f@example.com", ["ok@example.com"])
+    patched = EmailMessage("S", "B", "f@example.com", ["ok@example.com"])
+    patched.recipients = lambda: ["bad@example.com"]
+    assert derived_envelope(own)
+    assert not derived_envelope(patched)
+    assert not derived_envelope(ExtraRecipient("S", "B", "f@example.com", ["ok@example.com"]))
+    assert not derived_envelope(PropertyTo("S", "B", "f@example.com"))
+    assert send([patched]) == 0
+
+
+@pytest.mark.parametrize("later", ["never.checked@example.com", ("Name", "bad@example.com")])
+def test_a_value_added_to_a_plain_message_during_the_lookup_is_never_sent(later, monkeypatch):
+    from django_meisa.suppression.backend import SuppressionEmailBackend
+
+    message = EmailMessage("S", "B", "f@example.com", ["ok@example.com", "bad@example.com"])
+    real = SuppressionEmailBackend.lookup
+
+    def lookup(self: Any, keys: set[str]) -> Any:
+        message.cc = [later, "other@example.org"]
+        return real(self, keys)
+
+    monkeypatch.setattr(SuppressionEmailBackend, "lookup", lookup)
+    assert send([message]) == 1
+    (sent,) = mail.outbox
+    assert sent.recipients() == ["ok@example.com"]
 
 
 class FlakyRecipients(EmailMessage):

@@ -26,9 +26,10 @@ from django_meisa.suppression.addresses import MeisaRecipient, parse_address_hea
 from django_meisa.suppression.batch import (
     HEADER_FIELDS,
     RecipientBatch,
+    derived_envelope,
+    drop_plain,
     envelope,
     plain_values,
-    untouched,
 )
 from django_meisa.suppression.heal import request_refresh
 from django_meisa.suppression.lookup import suppressed_keys
@@ -42,7 +43,6 @@ RECIPIENT_FIELDS = ("to", "cc", "bcc")
 HEADER_PREFIX = "header:"
 ENVELOPE = "recipients()"
 MAILERS_SUPPORTED = django.VERSION >= (6, 1)
-UNFILTERED, UNTOUCHED = "unfiltered", "untouched"
 
 
 class SuppressionEmailBackend(BaseEmailBackend):
@@ -287,37 +287,34 @@ class SuppressionEmailBackend(BaseEmailBackend):
         unfiltered: list[Any] = []
         good = self.batch.good(sendable)
         for message, recipients in zip(messages, parsed, strict=True):
-            route = self._shortcut(message, recipients, good)
-            if route is not None:
+            if self._unfiltered(message, recipients):
                 outgoing.append(message)
-                if route == UNFILTERED:
-                    unfiltered.append(message)
-                else:
-                    message.meisa_suppressed = []
+                unfiltered.append(message)
                 continue
-            recipients = recipients or self.recipients_of(message)
-            total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
-            dropped = self.filter_message(message, recipients, sendable)
+            # A plain message keeps exactly its values in good; anything else (or a
+            # plain one that changed since) takes the full per-field filter.
+            plain = drop_plain(message, good, self.batch.parsed) if recipients is None else None
+            if plain is not None:
+                dropped, total = plain
+                message.meisa_suppressed = dropped
+            else:
+                recipients = recipients or self.recipients_of(message)
+                total = sum(len(recipients[field]) for field in RECIPIENT_FIELDS)
+                dropped = self.filter_message(message, recipients, sendable)
             if dropped:
                 self._report(message, dropped, total)
-            if len(dropped) == total or not self.envelope_is_clean(message, sendable):
+            clean = derived_envelope(message) or self.envelope_is_clean(message, sendable)
+            if len(dropped) == total or not clean:
                 dropped_messages.append(message)
             else:
                 outgoing.append(message)
         return outgoing, dropped_messages, unfiltered
 
-    def _shortcut(
-        self, message: Any, recipients: dict[str, list[MeisaRecipient]] | None, good: set[str]
-    ) -> str | None:
-        # UNFILTERED (no recipients, or bypassed), UNTOUCHED (a plain message with
-        # nothing to drop: every value now is a string known to be sendable), or None.
-        if recipients is None:  # a plain message, which has recipients
-            if self.bypassed(message):
-                return UNFILTERED
-            return UNTOUCHED if untouched(message, good) else None
-        if _no_recipients(recipients) or self.bypassed(message):
-            return UNFILTERED
-        return None
+    def _unfiltered(self, message: Any, recipients: dict[str, list[MeisaRecipient]] | None) -> bool:
+        # Sent as it is: no recipients at all (a plain message has some), or bypassed.
+        if recipients is not None and _no_recipients(recipients):
+            return True
+        return self.bypassed(message)
 
     def _report(self, message: Any, dropped: list[str], total: int) -> None:
         logger.info(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.mail import EmailMessage
+
 from django_meisa.suppression.addresses import MeisaRecipient, parse_recipient, parse_recipients
 
 HEADER_FIELDS = ("to", "cc", "bcc")
@@ -68,22 +70,45 @@ def plain_values(message: Any) -> list[str] | None:
     """The recipients of a plain message (the usual kind), or None.
 
     Plain: ``to``/``cc``/``bcc`` and ``recipients()`` hold only non-empty strings, at
-    least one, and no To/Cc/Bcc header. Such a message needs no per-field parse before
-    the lookup, and none after it when it has nothing to drop (``untouched``).
+    least one, and no To/Cc/Bcc header. Such a message needs no per-field parse, before
+    the lookup or after it (``drop_plain``).
     """
     headers = getattr(message, "extra_headers", None)
     if headers and any(str(name).lower() in HEADER_FIELDS for name in headers):
         return None
-    fields, values = _values(message)
-    plain = fields and all(values) and set(map(type, values)) == {str}
-    return values if plain else None
+    values = _fields(message)
+    if not values or not all(values) or set(map(type, values)) != {str}:
+        return None
+    if not derived_envelope(message):
+        values += envelope(message)
+        if not all(values) or set(map(type, values)) != {str}:
+            return None
+    return values
 
 
-def untouched(message: Any, good: set[str]) -> bool:
-    """True when ``message`` may go out exactly as it is: re-read now, every value it
-    would be sent to is a string in ``good``. Called after the lookup."""
-    fields, values = _values(message)
-    return fields and set(map(type, values)) == {str} and good.issuperset(values)
+def drop_plain(
+    message: Any, good: set[str], parsed: dict[str, MeisaRecipient]
+) -> tuple[list[str], int] | None:
+    """Remove from a plain message, in place, every value not in ``good`` (checked and
+    not suppressed); return the dropped addr-specs and how many values it had.
+
+    Called after the lookup, on ``to``/``cc``/``bcc`` read again: None (and the message
+    left as it is, for the full filter) unless every value now is a string parsed
+    before the lookup. ``recipients()`` is not checked here (``envelope_is_clean``).
+    """
+    fields = [getattr(message, name, None) or [] for name in HEADER_FIELDS]
+    values = [*fields[0], *fields[1], *fields[2]]
+    if not values or set(map(type, values)) != {str}:
+        return None
+    if good.issuperset(values):  # the usual case: nothing to drop
+        return [], len(values)
+    if not parsed.keys() >= set(values):
+        return None
+    dropped = [parsed[value].addr_spec or value for value in values if value not in good]
+    for name, field in zip(HEADER_FIELDS, fields, strict=True):
+        if not good.issuperset(field):
+            setattr(message, name, [value for value in field if value in good])
+    return dropped, len(values)
 
 
 def envelope(message: Any) -> list[Any]:
@@ -92,14 +117,33 @@ def envelope(message: Any) -> list[Any]:
     return list(recipients()) if callable(recipients) else []
 
 
-def _values(message: Any) -> tuple[bool, list[Any]]:
-    # Whether to, cc or bcc holds anything, and their values then what recipients()
-    # returns, in one list (spelled out: this runs twice per message of every batch).
-    values = [
+def derived_envelope(message: Any) -> bool:
+    """True when ``message.recipients()`` is Django's own, which returns the non-empty
+    values of ``to``, ``cc`` and ``bcc``: checking those fields checks it too."""
+    cls = type(message)
+    known = _OWN_RECIPIENTS.get(cls)
+    if known is None:
+        known = _OWN_RECIPIENTS[cls] = _django_recipients(cls)
+    return known and "recipients" not in getattr(message, "__dict__", HEADER_FIELDS)
+
+
+_OWN_RECIPIENTS: dict[type, bool] = {}  # per message class: is recipients() Django's?
+
+
+def _django_recipients(cls: type) -> bool:
+    # to/cc/bcc must be instance attributes read plainly: a property or __getattr__
+    # could answer recipients() differently from the filter.
+    return (
+        getattr(cls, "recipients", None) is EmailMessage.recipients
+        and cls.__getattribute__ is object.__getattribute__
+        and not any(hasattr(cls, name) for name in (*HEADER_FIELDS, "__getattr__"))
+    )
+
+
+def _fields(message: Any) -> list[Any]:
+    # The values of to, cc and bcc, in one list (spelled out: this runs per message).
+    return [
         *(getattr(message, "to", None) or ()),
         *(getattr(message, "cc", None) or ()),
         *(getattr(message, "bcc", None) or ()),
     ]
-    fields = bool(values)
-    values += envelope(message)
-    return fields, values
