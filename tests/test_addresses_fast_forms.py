@@ -22,6 +22,7 @@ from django_meisa.suppression.addresses import (
     canonical_key,
     canonical_keys,
     normalize_many,
+    parse_address_header,
     parse_recipient,
 )
 
@@ -164,3 +165,12 @@ def test_non_strings_take_the_full_parser():
         "b@c.d",
         None,
     ]
+
+
+@pytest.mark.parametrize("text", ["0@[", "a@[", "a@[b"])
+def test_a_value_the_header_parser_chokes_on_has_no_key(text):
+    # The standard library raises AttributeError reading these values' defects.
+    assert canonical_key(text) is None
+    assert parse_recipient(text).key is None
+    assert canonical_keys([text, "b@c.d"]) == [None, "b@c.d"]
+    assert [r.key for r in parse_address_header(f"b@c.d, {text}")] == [None]

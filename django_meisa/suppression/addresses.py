@@ -232,9 +232,10 @@ def parse_address_header(value: Any) -> list[MeisaRecipient]:
     text = str(value)
     try:
         parsed = AddressHeader.value_parser(text)
-    except (email_errors.HeaderParseError, ValueError, IndexError, TypeError):
+        defects = parsed.all_defects  # raises AttributeError on "a@[" (a stdlib bug)
+    except (email_errors.HeaderParseError, ValueError, IndexError, TypeError, AttributeError):
         return [MeisaRecipient(original=text, addr_spec=None, key=None)]
-    if "\r" in text or "\n" in text or parsed.all_defects:
+    if "\r" in text or "\n" in text or defects:
         return [MeisaRecipient(original=text, addr_spec=None, key=None)]
     return [parse_recipient(str(mailbox).strip()) for mailbox in parsed.all_mailboxes]
 
@@ -289,10 +290,11 @@ def _parse_single(text: str) -> str | None:
         return text
     try:
         parsed = AddressHeader.value_parser(text)
-    except (email_errors.HeaderParseError, ValueError, IndexError, TypeError):
+        defects = parsed.all_defects  # raises AttributeError on "a@[" (a stdlib bug)
+    except (email_errors.HeaderParseError, ValueError, IndexError, TypeError, AttributeError):
         return None
     # Non-ASCII local parts are valid with SMTPUTF8 (Django 6.1 accepts them too).
-    if any(not isinstance(d, email_errors.NonASCIILocalPartDefect) for d in parsed.all_defects):
+    if any(not isinstance(d, email_errors.NonASCIILocalPartDefect) for d in defects):
         return None
     mailboxes = parsed.all_mailboxes
     # Exactly one mailbox, and nothing the parser skipped: "x@b.com, y@c.com" is two.
