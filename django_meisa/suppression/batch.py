@@ -96,7 +96,11 @@ def drop_plain(
     left as it is, for the full filter) unless every value now is a string parsed
     before the lookup. ``recipients()`` is not checked here (``envelope_is_clean``).
     """
-    fields = [getattr(message, name, None) or [] for name in HEADER_FIELDS]
+    fields = (
+        getattr(message, "to", None) or (),
+        getattr(message, "cc", None) or (),
+        getattr(message, "bcc", None) or (),
+    )
     values = [*fields[0], *fields[1], *fields[2]]
     if not values or set(map(type, values)) != {str}:
         return None
