@@ -21,7 +21,7 @@ from django_meisa.suppression import (
     suppress_contact_status,
     suppressed_among,
 )
-from django_meisa.suppression.addresses import canonical_key
+from django_meisa.suppression.addresses import canonical_key, canonical_keys
 from django_meisa.suppression.apply import DiffApplier
 from django_meisa.suppression.lock import acquire_lease, release_lease
 
@@ -374,3 +374,15 @@ def test_empty_and_overlong_entries_are_skipped_not_fatal(meisa_fake, caplog):
     assert emails() == {"ok@x.com"}
     assert result.rejected == 3
     assert "Skipped 3 entries" in caplog.text
+
+
+def test_a_lowercase_list_is_its_own_keys_and_a_mixed_one_is_lowered():
+    # Meisa's list is usually lowercase: its strings are kept as keys (a million fewer
+    # strings held during the diff), with the keys canonical_key gives one by one.
+    lower = [f"user{i}@example.com" for i in range(3)]
+    keys = canonical_keys(list(lower))
+    assert keys == [canonical_key(value) for value in lower]
+    assert all(key is value for key, value in zip(keys, lower, strict=True))
+    mixed = ["User@Example.com", "b@c.d", "1@2.3"]
+    assert canonical_keys(mixed) == ["user@example.com", "b@c.d", "1@2.3"]
+    assert canonical_keys(["1@2.3"]) == ["1@2.3"]  # nothing to lower: islower() is False

@@ -77,7 +77,9 @@ def _plain_batch_keys(items: list[Any]) -> list[str] | None:
         and _PLAIN_BATCH.fullmatch(text)
         and max(map(len, items)) <= MAX_KEY_LENGTH
     ):
-        return text.lower().split("\n")
+        # Meisa's list is usually lowercase already: then each value is its own key,
+        # and a million strings are neither split out again nor held twice.
+        return list(items) if text.islower() else text.lower().split("\n")
     return None
 
 
