@@ -101,9 +101,33 @@ def child_refresh(database: str) -> None:
     environment.setup(database=database)
     from django_meisa.suppression import refresh_suppressions
 
+    profiler = start_profile()
     with stopwatch() as elapsed:
         result = refresh_suppressions()
+    save_profile(profiler, f"{elapsed[0]:.2f} s: {result.summary()}")
     emit_result(seconds=elapsed[0], result=repr(result)[:300])
+
+
+def start_profile() -> Any:
+    """With ``MEISA_BENCH_PROFILE=<file>``, a started pyinstrument profiler (the ``bench``
+    extra), for a missed goal's "where the time goes"; None without it."""
+    if not os.environ.get("MEISA_BENCH_PROFILE"):
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.005)
+    profiler.start()
+    return profiler
+
+
+def save_profile(profiler: Any, heading: str) -> None:
+    """Stop ``profiler`` and append its call tree under ``heading`` to the file."""
+    if profiler is None:
+        return
+    profiler.stop()
+    text = profiler.output_text(unicode=False, color=False)
+    with open(os.environ["MEISA_BENCH_PROFILE"], "a", encoding="utf-8") as out:
+        out.write(f"\n=== {heading}\n{text}")
 
 
 def child_fetch(database: str) -> None:
