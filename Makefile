@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 DOCS_STAMP := $(VENV)/.installed-docs
 RELEASE_STAMP := $(VENV)/.installed-release
+HAS_MARIADB_HEADERS := pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null
 DOCS_OUT := docs/_build
 SPHINX := $(BIN)/sphinx-build -W --keep-going -q
 
@@ -21,6 +22,12 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@if $(HAS_MARIADB_HEADERS); then \
+		$(BIN)/python -m pip install --quiet -e ".[mariadb]"; \
+	else \
+		echo "note: the MariaDB tests will skip: mysqlclient needs libmariadb-dev and pkg-config"; \
+		echo "      (apt-get install libmariadb-dev pkg-config; then rm $(STAMP) and make test)"; \
+	fi
 	touch $(STAMP)
 
 $(DEMO_STAMP): $(BIN)/python pyproject.toml

@@ -63,9 +63,9 @@ def _matrix() -> list[nox.param]:
 
 
 def _install(session: nox.Session, django: str | None = None) -> None:
-    """Install the project with its dev extra, pinning Django's feature release if given."""
+    """Install the project with its dev and mariadb extras, pinning Django if given."""
     pins = [f"django~={django}.0"] if django else []
-    session.install("--quiet", "-e", ".[dev]", *pins)
+    session.install("--quiet", "-e", ".[dev,mariadb]", *pins)
     session.run("python", "--version")
     session.run("python", "-m", "django", "--version")
 

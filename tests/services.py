@@ -7,6 +7,7 @@ missing and how to get it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 
@@ -48,8 +49,16 @@ def require_postgres() -> None:
 
 
 def require_mariadb() -> None:
-    """Need MariaDB (or MySQL) on 127.0.0.1:3306 (root, empty password)."""
+    """Need MariaDB (or MySQL) on 127.0.0.1:3306 (root, empty password), and mysqlclient."""
     require("MariaDB", MARIADB)
+    if importlib.util.find_spec("MySQLdb") is None:
+        message = (
+            "mysqlclient is not installed (the mariadb extra; it compiles against "
+            "libmariadb-dev and pkg-config)"
+        )
+        if in_ci():
+            pytest.fail(f"{message}, and CI=true requires it.", pytrace=False)
+        pytest.skip(f"{message}; install them and the extra to run this test (CI runs it).")
 
 
 def require_redis() -> None:
