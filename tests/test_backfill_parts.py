@@ -292,3 +292,22 @@ def test_the_backfill_session_sends_what_session_request_would(meisa_fake):
     client.session.cookies.set("meisa", "1")
     client.upsert_contact({"email": "u9@example.com"})
     assert meisa_fake.requests[-1].headers["cookie"] == "meisa=1"
+
+
+def test_flushes_are_paced_from_the_end_of_the_last_flush(monkeypatch):
+    # A flush commits a transaction: counted from its start, a pump loop as slow as the
+    # interval flushed on every other pump and doubled a backfill's commits.
+    from django_meisa.backfill import rounds
+
+    clock = [100.0]
+    monkeypatch.setattr(rounds.time, "monotonic", lambda: clock[0])
+    every = rounds.Every(0.02)
+    clock[0] = 100.03
+    assert every.due()
+    clock[0] = 100.045  # the flush took 15 ms
+    every.done()
+    clock[0] = 100.055
+    assert not every.due()  # 10 ms after it ended
+    assert every.due(now=True)
+    clock[0] = 100.066
+    assert every.due()

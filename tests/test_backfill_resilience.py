@@ -324,6 +324,36 @@ def test_a_chunk_lease_is_renewed_with_its_send_deadline(meisa_fake):
     assert not UserSyncState.objects.exclude(lease_token="").exists()
 
 
+def test_a_chunk_lease_waits_for_rows_another_holder_frees(meisa_fake):
+    from django_meisa.backfill.state import lease_chunk
+
+    users = make_users(3)
+    lease_chunk([u.pk for u in users[:1]], run_id=1).release()  # the state rows exist
+    other = timezone.now() + dt.timedelta(seconds=0.3)
+    UserSyncState.objects.filter(user=users[0]).update(lease_until=other, lease_token="other")
+
+    lease = lease_chunk([u.pk for u in users], run_id=2, wait_busy=5)
+
+    assert lease.busy == []
+    assert set(lease.states) == {u.pk for u in users}
+    assert set(UserSyncState.objects.values_list("lease_token", flat=True)) == {lease.token}
+
+
+def test_a_chunk_lease_leaves_rows_still_held_as_busy(meisa_fake):
+    from django_meisa.backfill.state import lease_chunk
+
+    users = make_users(3)
+    lease_chunk([u.pk for u in users], run_id=1).release()
+    held_until = timezone.now() + dt.timedelta(minutes=5)
+    UserSyncState.objects.filter(user=users[1]).update(lease_until=held_until, lease_token="other")
+
+    lease = lease_chunk([u.pk for u in users], run_id=2, wait_busy=0.2)
+
+    assert lease.busy == [users[1].pk]
+    assert set(lease.states) == {users[0].pk, users[2].pk}
+    assert UserSyncState.objects.get(user=users[1]).lease_token == "other"
+
+
 def test_the_runner_renews_leases_of_chunks_in_flight(meisa_fake):
     from django_meisa.backfill.state import ChunkLease
 

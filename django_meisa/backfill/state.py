@@ -83,15 +83,17 @@ def lease_chunk(
     lease = sync_lease(alias, user_pks, chunk_lease_seconds())
     lease.token = (run_token_prefix(run_id) + uuid.uuid4().hex)[:32]
     deadline = time.monotonic() + (wait_busy if wait_busy is not None else lease_seconds())
-    wanted, delay = list(user_pks), 0.05
+    wanted, delay = lease.rows, 0.05
     while True:
-        lease.take(lease.rows.filter(user_id__in=wanted))
+        lease.take(wanted)
         states = read_states(alias, user_pks)
         busy = [pk for pk in user_pks if pk in states and states[pk].lease_token != lease.token]
         if not busy or time.monotonic() + delay > deadline:
             break
         time.sleep(delay)
-        wanted, delay = busy, min(delay * 2, 1.0)
+        # Only the busy rows: lease.rows.filter() would send both IN lists of the chunk.
+        wanted = UserSyncState.objects.using(alias).filter(user_id__in=busy)
+        delay = min(delay * 2, 1.0)
     held = {pk: state for pk, state in states.items() if state.lease_token == lease.token}
     return ChunkLease(lease, held, busy, time.monotonic() + send_window(lease.seconds))
 
