@@ -56,10 +56,16 @@ def backfill(meisa: LocalMeisa, users: int, threads: int, *extra: str) -> dict[s
         raise RuntimeError(f"backfill sent {upserts} upserts for {users} users")
     print(
         f"    backfill {users:,}: {child.seconds:.1f} s, {users / child.seconds:.0f}/s, "
-        f"peak RSS {child.peak_rss_mb:.0f} MB",
+        f"peak RSS {child.peak_rss_mb:.0f} MB, CPU {child.cpu_seconds:.1f} s "
+        f"({1000 * child.cpu_seconds / users:.2f} ms per user)",
         flush=True,
     )
-    return {"seconds": child.seconds, "rate": users / child.seconds, "rss": child.peak_rss_mb}
+    return {
+        "seconds": child.seconds,
+        "rate": users / child.seconds,
+        "rss": child.peak_rss_mb,
+        "cpu": child.cpu_seconds,
+    }
 
 
 def write_payloads(path: str) -> int:
@@ -184,7 +190,8 @@ def write_rows(
         f"{share:.2f}x",
         f">= {GOAL_THROUGHPUT}",
         share >= GOAL_THROUGHPUT,
-        f"{at_large['rate']:.0f}/s ({at_large['seconds']:.0f} s) vs raw "
+        f"{at_large['rate']:.0f}/s ({at_large['seconds']:.0f} s, "
+        f"CPU {at_large['cpu']:.0f} s) vs raw "
         f"{raw_rate:.0f}/s (mean of the runs before and after)",
     )
     growth = at_large["rss"] / at_small["rss"] - 1

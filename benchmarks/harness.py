@@ -124,12 +124,13 @@ def self_peak_rss_mb() -> float:
 
 @dataclass
 class ChildResult:
-    """A finished child process: exit code, wall seconds, peak RSS and its output."""
+    """A finished child process: exit code, wall and CPU seconds, peak RSS and its output."""
 
     returncode: int
     seconds: float
     peak_rss_mb: float
     stdout: str
+    cpu_seconds: float = 0.0
 
 
 def run_child(args: Sequence[str], *, env: dict[str, str] | None = None) -> ChildResult:
@@ -148,7 +149,8 @@ def run_child(args: Sequence[str], *, env: dict[str, str] | None = None) -> Chil
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
-    result = ChildResult(proc.returncode, seconds, usage.ru_maxrss / 1024, text)
+    cpu = usage.ru_utime + usage.ru_stime
+    result = ChildResult(proc.returncode, seconds, usage.ru_maxrss / 1024, text, cpu)
     if result.returncode != 0:
         print(text[-4000:], file=sys.stderr)
         raise RuntimeError(f"{' '.join(args[:4])}... exited {result.returncode}")
