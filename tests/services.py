@@ -35,12 +35,15 @@ def reachable(address: tuple[str, int], timeout: float = 0.5) -> bool:
 
 def require(name: str, address: tuple[str, int]) -> None:
     """Skip (locally) or fail (in CI) unless the service at ``address`` answers."""
-    if reachable(address):
-        return
-    message = f"{name} is not reachable on {address[0]}:{address[1]}"
+    if not reachable(address):
+        missing(f"{name} is not reachable on {address[0]}:{address[1]}", "start it")
+
+
+def missing(message: str, remedy: str) -> None:
+    """Fail in CI, skip elsewhere: ``message`` says what is missing, ``remedy`` what to do."""
     if in_ci():
         pytest.fail(f"{message}, and CI=true requires it.", pytrace=False)
-    pytest.skip(f"{message}; start it to run this test (CI runs it).")
+    pytest.skip(f"{message}; {remedy} to run this test (CI runs it).")
 
 
 def require_postgres() -> None:
@@ -52,13 +55,11 @@ def require_mariadb() -> None:
     """Need MariaDB (or MySQL) on 127.0.0.1:3306 (root, empty password), and mysqlclient."""
     require("MariaDB", MARIADB)
     if importlib.util.find_spec("MySQLdb") is None:
-        message = (
+        missing(
             "mysqlclient is not installed (the mariadb extra; it compiles against "
-            "libmariadb-dev and pkg-config)"
+            "libmariadb-dev and pkg-config)",
+            "install them and the extra",
         )
-        if in_ci():
-            pytest.fail(f"{message}, and CI=true requires it.", pytrace=False)
-        pytest.skip(f"{message}; install them and the extra to run this test (CI runs it).")
 
 
 def require_redis() -> None:

@@ -92,7 +92,7 @@ def lease_chunk(
             break
         time.sleep(delay)
         # Only the busy rows: lease.rows.filter() would send both IN lists of the chunk.
-        wanted = UserSyncState.objects.using(alias).filter(user_id__in=busy)
+        wanted = sync_lease(alias, busy).rows
         delay = min(delay * 2, 1.0)
     held = {pk: state for pk, state in states.items() if state.lease_token == lease.token}
     return ChunkLease(lease, held, busy, time.monotonic() + send_window(lease.seconds))
