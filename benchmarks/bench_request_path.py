@@ -1,12 +1,15 @@
 """Benchmark 1: what sync adds to a request that saves a user, or logs one in.
 
 Sync enabled with a real Redis broker against ``MEISA["ENABLED"] = False``, on
-PostgreSQL, alternating save by save so machine noise hits both sides alike.
+PostgreSQL: save by save in a shuffled order, so machine noise and whatever one save
+leaves behind hit every side alike, and in alternating blocks, the steady state of a site
+where every save syncs against one where none does.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 from benchmarks import environment
 from benchmarks.harness import (
     Report,
+    in_blocks,
     interleave,
     median_ms,
     ratio,
@@ -26,6 +30,8 @@ GOAL_RATIO = 1.3
 GOAL_EXTRA_QUERIES = 1
 WARMUP = 50
 RUNS = 3
+BLOCK = 25  # actions per side per block in the steady-state measure
+SEED = 16  # the shuffled order is the same in every run of the benchmark
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -173,7 +179,23 @@ def side_by_side(
     for _ in range(WARMUP):  # warm up every side: connections, caches, the broker channel
         for variant in variants.values():
             variant()
-    return [interleave(rounds, variants) for _ in range(RUNS)]
+    # Shuffled: a save right after a sync-enabled one is slower, whichever side it is
+    # (the publisher's work has just run in this process); a fixed order would always
+    # put "on" after "inline" or "on", and "floor" never after either.
+    order = random.Random(SEED)
+    runs = [interleave(rounds, variants, shuffle=order) for _ in range(RUNS)]
+    steady = [
+        in_blocks(steady_blocks(rounds), BLOCK, {"on": background, "off": variants["off"]})
+        for _ in range(RUNS)
+    ]
+    for run_, blocks in zip(runs, steady, strict=True):
+        run_["steady on"], run_["steady off"] = blocks["on"], blocks["off"]
+    return runs
+
+
+def steady_blocks(rounds: int) -> int:
+    """Blocks per side in a steady-state run: about 0.4 ``rounds`` actions of each side."""
+    return max(2, 2 * rounds // (5 * BLOCK))
 
 
 def count_queries(action: Callable[[list[Any], list[int]], float], users: list[Any]) -> int:
@@ -238,8 +260,10 @@ def measure(
     """Time ``action`` with sync on, off and at the floor; report the ratio and queries."""
     flush_broker()
     runs = side_by_side(action, users, rounds)
-    # Every "on" and "inline" action published one task (warm-up included).
-    published = queued_tasks() / (2 * (RUNS * rounds + WARMUP))
+    # Every "on" and "inline" action published one task (warm-up and steady state included).
+    published = queued_tasks() / (
+        2 * (RUNS * rounds + WARMUP) + RUNS * steady_blocks(rounds) * BLOCK
+    )
     ratios = run_ratios(runs, "on", "off")
     on = mid([median_ms(run["on"]) for run in runs])
     off = mid([median_ms(run["off"]) for run in runs])
@@ -250,6 +274,16 @@ def measure(
         mid(ratios) <= GOAL_RATIO,
         f"{spread(ratios)}; median {on:.3f} ms vs {off:.3f} ms, {RUNS} runs x {rounds} "
         f"{unit}s each; {published:.2f} broker publishes per sync-enabled {unit}",
+    )
+    steady = run_ratios(runs, "steady on", "steady off")
+    report.add(
+        f"{label}, steady state: sync on / off",
+        f"{mid(steady):.2f}x",
+        f"<= {GOAL_RATIO}",
+        mid(steady) <= GOAL_RATIO,
+        f"{spread(steady)}; median {mid([median_ms(r['steady on']) for r in runs]):.3f} ms vs "
+        f"{mid([median_ms(r['steady off']) for r in runs]):.3f} ms; blocks of {BLOCK} {unit}s "
+        "of one side, alternating: every action follows one of its own side",
     )
     add_floor(report, label, runs)
     extra = count_queries(action, users)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -104,13 +105,43 @@ def spread(ratios: Sequence[float]) -> str:
     return f"runs {listed}, spread {max(ratios) - min(ratios):.2f}"
 
 
-def interleave(rounds: int, variants: dict[str, Callable[[], Any]]) -> dict[str, list[Any]]:
-    """Run each variant once per round, alternating which goes first (noise hits both)."""
+def interleave(
+    rounds: int, variants: dict[str, Callable[[], Any]], *, shuffle: random.Random | None = None
+) -> dict[str, list[Any]]:
+    """Run each variant once per round, alternating which goes first (noise hits both).
+
+    With ``shuffle``, each round runs the variants in a random order instead: then every
+    variant follows every other one about equally often. Use it when a variant leaves
+    the process slower for whatever runs next (a fixed order would charge that to the
+    same neighbour every time).
+    """
     results: dict[str, list[Any]] = {name: [] for name in variants}
     names = list(variants)
     for i in range(rounds):
-        for name in names if i % 2 == 0 else reversed(names):
+        if shuffle is not None:
+            order = shuffle.sample(names, len(names))
+        else:
+            order = names if i % 2 == 0 else names[::-1]
+        for name in order:
             results[name].append(variants[name]())
+    return results
+
+
+def in_blocks(
+    blocks: int, size: int, variants: dict[str, Callable[[], Any]]
+) -> dict[str, list[Any]]:
+    """Run each variant ``size`` times in a row, block after block, alternating which goes
+    first; a block's first sample (which follows the other variant) is dropped.
+
+    This is the steady state of a process that only ever does one variant, with the
+    blocks still alternating so that noise hits every variant alike.
+    """
+    results: dict[str, list[Any]] = {name: [] for name in variants}
+    names = list(variants)
+    for i in range(blocks):
+        for name in names if i % 2 == 0 else names[::-1]:
+            samples = [variants[name]() for _ in range(size)]
+            results[name].extend(samples[1:])
     return results
 
 
