@@ -54,7 +54,6 @@ class MeisaStats:
     refresh_counts: dict[str, int] = field(default_factory=dict)
     last_backfill: dict[str, Any] | None = None
     auth_failed_at: dt.datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def oldest_pending_age(self) -> float | None:
