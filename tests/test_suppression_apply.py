@@ -174,3 +174,14 @@ def test_a_large_first_load_and_refresh_round_trip():
     diff = apply(keys(400, 20_400))
     assert (diff.added, diff.removed) == (400, 400)
     assert SuppressedEmail.objects.count() == 20_000
+
+
+def test_an_unstorable_key_is_skipped_and_logged_once(caplog):
+    # The first load and the general diff both drop unstorable keys; the second pass
+    # found nothing new yet warned again (MariaDB and SQLite have no first-load path).
+    overlong = "x" * 600 + "@example.com"
+    caplog.set_level("WARNING", logger="django_meisa")
+    diff = apply([*keys(0, 5), overlong])
+    assert (diff.added, diff.skipped, diff.loaded) == (5, 1, 5)
+    assert stored() == set(keys(0, 5))
+    assert caplog.text.count("Skipped 1 unusable entries") == 1
