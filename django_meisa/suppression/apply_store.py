@@ -174,16 +174,24 @@ class MySQLKeyStore(KeyStore):
         # validated keys (<= 512 characters, utf8mb4) and constants, which can't trip any
         # other error that IGNORE would hide. Its row count is the rows inserted, which
         # ON DUPLICATE KEY UPDATE's (under Django's FOUND_ROWS flag) is not.
+        # The statement is built here, each key quoted by the driver's own literal(), as
+        # executemany would, but with the three constant columns quoted once: executemany
+        # formats all four of every row in Python, two fifths of a million-row first load.
+        raw = self.connection.connection
         stamp = self.connection.ops.adapt_datetimefield_value(now)
-        sql = (
-            f"INSERT IGNORE INTO {self.table} (email, source, first_seen, reason) "
-            f"VALUES (%s, %s, %s, %s)"
-        )
+        constants = ", ".join(_literal(raw, value) for value in (MEISA, stamp, ""))
+        head = f"INSERT IGNORE INTO {self.table} (email, source, first_seen, reason) VALUES "
         added = 0
         for batch in self._batches(keys):
-            self.cursor.executemany(sql, [(key, MEISA, stamp, "") for key in batch])
+            rows = ", ".join([f"({_literal(raw, key)}, {constants})" for key in batch])
+            self.cursor.execute(head + rows)
             added += max(0, self.cursor.rowcount)
         return added
+
+
+def _literal(raw: Any, value: str) -> str:
+    """``value`` as a quoted SQL string literal, escaped by MySQLdb for this connection."""
+    return str(raw.literal(value), raw.encoding)
 
 
 class PostgresKeyStore(KeyStore):
