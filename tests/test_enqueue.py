@@ -203,7 +203,6 @@ def test_a_later_bump_keeps_the_signup_flag():
     assert (state.version, state.signup_pending) == (2, True)
 
 
-
 @pytest.mark.django_db
 def test_the_bump_statement_is_built_once_per_backend(monkeypatch):
     # Building the SQL text on every save was about a fifth of the bump's cost.
@@ -218,6 +217,7 @@ def test_the_bump_statement_is_built_once_per_backend(monkeypatch):
     for _ in range(3):
         bump_version(user.pk, created=False, using="default")
     assert (len(built), state_of(user).version) == (1, 3)
+
 
 def test_a_failed_publish_logs_one_warning_with_pks_only_and_never_raises(monkeypatch, caplog):
     from kombu.exceptions import OperationalError

@@ -176,7 +176,7 @@ class MySQLKeyStore(KeyStore):
         # ON DUPLICATE KEY UPDATE's (under Django's FOUND_ROWS flag) is not.
         # The statement is built here, each key quoted by the driver's own literal(), as
         # executemany would, but with the three constant columns quoted once: executemany
-        # formats all four of every row in Python, two fifths of a million-row first load.
+        # formats all four of every row in Python: over half a million-row first load's CPU.
         raw = self.connection.connection
         stamp = self.connection.ops.adapt_datetimefield_value(now)
         constants = ", ".join(_literal(raw, value) for value in (MEISA, stamp, ""))
@@ -189,7 +189,7 @@ class MySQLKeyStore(KeyStore):
         return added
 
 
-def _literal(raw: Any, value: str) -> str:
+def _literal(raw: Any, value: Any) -> str:
     """``value`` as a quoted SQL string literal, escaped by MySQLdb for this connection."""
     return str(raw.literal(value), raw.encoding)
 
