@@ -246,13 +246,12 @@ def table_unreadable(monkeypatch):
     """
     from django.db import connections
 
-    def broken(keys: list[str], using: str) -> list[str]:
+    def broken(keys: list[str], using: str, *, token: bool = True) -> tuple[set[str], None]:
         with connections[using].cursor() as cursor:
             cursor.execute("SELECT email FROM meisa_no_such_table")
-        return []
+        return set(), None
 
-    monkeypatch.setattr("django_meisa.suppression.lookup._in_lookup", broken)
-    monkeypatch.setattr("django_meisa.suppression.lookup._any_lookup", broken)
+    monkeypatch.setattr("django_meisa.suppression.negative_cache.checked_lookup", broken)
 
 
 @pytest.mark.django_db(transaction=True)  # PostgreSQL aborts the transaction on the error

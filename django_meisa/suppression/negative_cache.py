@@ -89,7 +89,12 @@ def checked_lookup(
     keys: Sequence[str], using: str, *, token: bool = True
 ) -> tuple[set[str], int | None]:
     """The members of ``keys`` in the mirror and (with ``token``) the generation token,
-    read by one statement, so both come from the same snapshot."""
+    read by one statement, so both come from the same snapshot.
+
+    The one statement that reads the mirror by key (``lookup.suppressed_keys`` calls it
+    without the token): an array parameter on PostgreSQL (half the time of thousands of
+    ``IN`` placeholders), raw ``IN`` elsewhere (the ORM's took three times the CPU).
+    """
     connection = connections[using]
     qn = connection.ops.quote_name
     email = SuppressedEmail._meta.get_field("email")
