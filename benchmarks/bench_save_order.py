@@ -25,21 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     environment.setup(database=args.database, fresh=True)
     from benchmarks import bench_request_path as bench
-    from django_meisa.contacts import publisher
 
-    users = bench.prepare(200)
-    counter = [0]
-
-    def run(enabled: bool, mode: str = "auto") -> float:
-        with bench.sync_switch(enabled, mode):
-            return bench.save_once(users, counter)
-
-    def background() -> float:
-        seconds = run(True)
-        publisher.flush(5)
-        return seconds
-
-    sides = {"on": background, "inline": lambda: run(True, "inline"), "off": lambda: run(False)}
+    every = bench.sides(bench.save_once, bench.prepare(200))
+    sides = {name: every[name] for name in ("on", "inline", "off")}
     for _ in range(bench.WARMUP):
         for side in sides.values():
             side()

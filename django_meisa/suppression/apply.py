@@ -18,12 +18,11 @@ from typing import Any
 
 from django.db import connections
 
+from django_meisa.suppression.addresses import MAX_KEY_LENGTH
 from django_meisa.suppression.apply_store import LOCAL, MEISA, KeyStore, Special
 from django_meisa.suppression.negative_cache import bump_generation, current_generation
 
 logger = logging.getLogger("django_meisa.suppression")
-
-MAX_KEY_LENGTH = 512  # SuppressedEmail.email max_length
 
 
 @dataclass
